@@ -1,0 +1,37 @@
+// Loading a config: file -> tokens -> blocks -> validated model.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/config/model.h"
+
+namespace vigil::config {
+
+struct Diagnostic {
+    SourceLoc where;          // file and line the problem is on
+    std::string message;      // e.g. "virtual_router_id 300 out of range (1-255) in vrrp_instance VI_1"
+    std::string str() const;  // "file:line: message"
+};
+
+struct LoadResult {
+    std::shared_ptr<const Config> config;  // null when there are errors
+    std::vector<Diagnostic> errors;        // every error found, in file order
+    std::vector<Diagnostic> warnings;      // e.g. an interface missing on this machine
+    bool ok() const { return config != nullptr; }
+};
+
+// Reads `path` and everything it includes. Never throws; never returns a
+// partial config.
+LoadResult load_file(const std::string& path);
+
+// Same, from text already in memory; `name` is used in diagnostics and as the
+// base for relative includes.
+LoadResult load_text(const std::string& text, const std::string& name);
+
+// The normalised config: includes expanded, defaults written out, one keyword
+// per line. load_text(dump(c)) gives a model equal to c.
+std::string dump(const Config& config);
+
+}  // namespace vigil::config

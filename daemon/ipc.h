@@ -1,0 +1,70 @@
+// Typed messages between core and its children over socketpair(SOCK_SEQPACKET).
+// One message = one datagram: a fixed header, then a payload whose size is
+// checked against the type before anything reads it (relayd's imsg, simplified).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vigil::ipc {
+
+enum class MsgType : uint16_t {
+    // child -> core
+    ChildReady = 1,        // empty: the child has applied its config
+    InstanceState = 2,     // InstanceStatePayload: every VRRP transition
+    ReloadDone = 3,        // text: "" on success, else why the child refused it
+    // core -> child
+    ConfigChunk = 100,     // text: a slice of the normalised config (dump format)
+    ConfigCommit = 101,    // empty: the chunks so far form the new config; apply it
+};
+
+const char* to_string(MsgType t);
+
+// InstanceState payload: fixed part followed by the instance name.
+struct InstanceStatePayload {
+    uint8_t state;      // vrrp::State as integer (0 Init, 1 Backup, 2 Master, 3 Fault)
+    uint8_t priority;   // effective priority at the transition
+    uint16_t name_len;
+    // char name[name_len]
+};
+
+struct Message {
+    MsgType type;
+    std::string payload;
+};
+
+constexpr size_t kHeaderSize = 8;
+// Stays well below the default SOCK_SEQPACKET send buffer.
+constexpr size_t kMaxPayload = 60 * 1024;
+
+// Wraps one end of the socketpair. Non-blocking; the owner polls fd() with libev.
+class Channel {
+public:
+    explicit Channel(int fd) : fd_(fd) {}
+    ~Channel();
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
+
+    int fd() const { return fd_; }
+    // False if the peer is gone or the payload is too large.
+    bool send(MsgType type, std::string_view payload = {});
+    // Reads one datagram. nullopt: nothing pending (EAGAIN). Sets closed() when
+    // the peer has gone; a malformed datagram is logged, counted and skipped.
+    std::optional<Message> receive();
+    bool closed() const { return closed_; }
+    uint64_t malformed() const { return malformed_; }
+
+private:
+    int fd_;
+    bool closed_ = false;
+    uint64_t malformed_ = 0;
+};
+
+// Helpers for the typed payloads.
+std::string encode_instance_state(std::string_view name, uint8_t state, uint8_t priority);
+bool decode_instance_state(std::string_view payload, std::string* name, uint8_t* state, uint8_t* priority);
+
+}  // namespace vigil::ipc

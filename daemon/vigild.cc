@@ -1,0 +1,2 @@
+// Placeholder until the core process lands.
+int main() { return 0; }

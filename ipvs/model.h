@@ -1,0 +1,2 @@
+// IPVS model: placeholder
+#pragma once

@@ -1,0 +1,3 @@
+// placeholder
+#include "daemon/child.h"
+int vigil::vrrp_child_main(ChildContext&) { return 0; }
