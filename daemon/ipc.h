@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,8 +50,13 @@ public:
     Channel& operator=(const Channel&) = delete;
 
     int fd() const { return fd_; }
-    // False if the peer is gone or the payload is too large.
+    // False if the peer is gone or the payload is too large. A datagram the
+    // socket cannot take right now is queued: the owner then watches fd() for
+    // writability while want_write() and calls flush().
     bool send(MsgType type, std::string_view payload = {});
+    // Sends what send() queued; false if the peer is gone.
+    bool flush();
+    bool want_write() const { return !outbox_.empty(); }
     // Reads one datagram. nullopt: nothing pending (EAGAIN). Sets closed() when
     // the peer has gone; a malformed datagram is logged, counted and skipped.
     std::optional<Message> receive();
@@ -61,7 +67,30 @@ private:
     int fd_;
     bool closed_ = false;
     uint64_t malformed_ = 0;
+    std::deque<std::string> outbox_;  // whole datagrams, header included
 };
+
+// The two ends of a new SOCK_SEQPACKET socketpair, non-blocking and
+// close-on-exec; {-1, -1} on failure (errno set).
+struct ChannelPair {
+    int core_end = -1;
+    int child_end = -1;
+};
+ChannelPair make_channel_pair();
+
+// Wire format of the header (host byte order: both ends are the same binary
+// on the same machine): type, reserved (0), payload length.
+struct Header {
+    uint16_t type;
+    uint16_t reserved;
+    uint32_t length;
+};
+static_assert(sizeof(Header) == kHeaderSize);
+
+// Whole-datagram codec, pure so it can be tested without sockets.
+std::string encode(MsgType type, std::string_view payload);
+// nullopt when the datagram is malformed; *why says what was wrong.
+std::optional<Message> decode(std::string_view datagram, const char** why);
 
 // Helpers for the typed payloads.
 std::string encode_instance_state(std::string_view name, uint8_t state, uint8_t priority);
