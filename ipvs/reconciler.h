@@ -1,0 +1,79 @@
+// IpvsReconciler: keeps the kernel's IPVS table in step with the desired one.
+// reconcile() = dump (only the services we own) -> diff -> apply, batched.
+//
+// Ownership (DESIGN.md: "nothing flushes what it does not own"): the services
+// the config declares are ours; every other service in the kernel is left
+// alone. After a reload, services the old config declared and the new one does
+// not are still ours until they are deleted.
+//
+// Counting, for tests and operators: every reconcile logs
+//   ipvs: reconcile: N changes, M messages in K sendmsg, F failed
+// at info level, and totals() / stats_text() give the running sums (the check
+// child prints stats_text() in its SIGUSR1 / stats dump).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ipvs/kernel.h"
+#include "ipvs/model.h"
+
+namespace vigil::ipvs {
+
+struct ReconcileStats {
+    size_t changes = 0;        // changes computed over all rounds
+    size_t messages = 0;       // netlink messages written
+    size_t sendmsg_calls = 0;
+    size_t failures = 0;       // rules the kernel refused for good (not reconcilable)
+    int rounds = 0;            // dump+diff+apply passes (more than 1 after a resync)
+    bool dump_failed = false;
+};
+
+struct ReconcilerTotals {
+    uint64_t reconciles = 0;
+    uint64_t changes = 0;
+    uint64_t messages = 0;
+    uint64_t sendmsg_calls = 0;
+    uint64_t failures = 0;
+    uint64_t resyncs = 0;      // extra rounds forced by EEXIST/ENOENT/ENOBUFS/lost acks
+};
+
+class IpvsReconciler {
+public:
+    // `kernel` may be null: IPVS is unavailable, everything is a no-op (said once).
+    explicit IpvsReconciler(std::unique_ptr<IpvsKernel> kernel);
+
+    // The real kernel, or null after logging why (VRRP keeps running without IPVS).
+    static std::unique_ptr<IpvsKernel> open_netlink();
+
+    bool available() const { return kernel_ != nullptr; }
+
+    // The table we want and the services we own (usually owned_services(cfg)).
+    void set_desired(Table desired, OwnedSet owned);
+    const Table& desired() const { return desired_; }
+
+    // lvs_flush: at start, flush the whole table (keepalived's meaning: every
+    // service, not only ours). Without it, matching services are adopted.
+    bool start(bool lvs_flush);
+    ReconcileStats reconcile();
+    // At stop: lvs_flush_on_stop flushes the whole table; otherwise exactly
+    // our services are deleted, in one batch.
+    ReconcileStats stop(bool lvs_flush_on_stop);
+
+    const ReconcilerTotals& totals() const { return totals_; }
+    std::string stats_text() const;  // "ipvs_reconciles 3\nipvs_messages 10100\n..."
+
+private:
+    OwnedSet owned_all() const;
+    void report(const char* what, const ReconcileStats& s);
+
+    std::unique_ptr<IpvsKernel> kernel_;
+    Table desired_;
+    OwnedSet owned_;
+    OwnedSet previously_owned_;  // declared by an older config, not yet removed
+    ReconcilerTotals totals_;
+    bool said_unavailable_ = false;
+};
+
+}  // namespace vigil::ipvs
