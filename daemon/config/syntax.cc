@@ -1,0 +1,355 @@
+#include "daemon/config/syntax.h"
+
+#include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace vigil::config::syntax {
+namespace {
+
+// Deeper nesting than this is almost certainly a mistake the cycle check did
+// not catch (e.g. the same file reached through different symlink names).
+constexpr int kMaxIncludeDepth = 32;
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_word_end(char c) { return is_space(c) || c == '\n' || c == '{' || c == '}'; }
+
+std::string dir_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[{") != std::string::npos; }
+
+class Lexer {
+public:
+    explicit Lexer(Document& doc) : doc_(doc) {}
+
+    // Lexes `text` (already stored in doc_.storage_) as file `file_index`.
+    void lex(std::string_view text, uint32_t file_index, const std::string& path_for_includes);
+
+    // Reads and lexes a file reached from `from` (null for the top-level file).
+    void lex_path(const std::string& path, const Token* from);
+
+private:
+    void error(uint32_t file, uint32_t line, std::string msg) {
+        doc_.errors.push_back(Diagnostic{SourceLoc{doc_.files[file], static_cast<int>(line)}, std::move(msg)});
+    }
+    void warning(uint32_t file, uint32_t line, std::string msg) {
+        doc_.warnings.push_back(Diagnostic{SourceLoc{doc_.files[file], static_cast<int>(line)}, std::move(msg)});
+    }
+    // Decodes a word containing quotes or escapes; returns the position after it.
+    size_t lex_quoted_word(std::string_view text, size_t pos, uint32_t file, uint32_t& line, Token& tok);
+    void end_of_line(size_t line_start_index, const std::string& including_path);
+    void include(const Token& kw, const Token& pattern, const std::string& including_path);
+
+    Document& doc_;
+    std::vector<std::string> include_stack_;  // real paths, for cycle detection
+};
+
+size_t Lexer::lex_quoted_word(std::string_view text, size_t pos, uint32_t file, uint32_t& line, Token& tok) {
+    std::string out;
+    char quote = 0;
+    const uint32_t start_line = line;
+    while (pos < text.size()) {
+        char c = text[pos];
+        if (!quote) {
+            if (is_word_end(c)) break;
+            if (c == '"' || c == '\'') {
+                quote = c;
+                tok.quoted = true;
+                ++pos;
+                continue;
+            }
+            out.push_back(c);
+            ++pos;
+            continue;
+        }
+        if (c == quote) {
+            quote = 0;
+            ++pos;
+            continue;
+        }
+        if (c == '\n') break;  // unterminated: reported below
+        if (c != '\\' || pos + 1 >= text.size()) {
+            out.push_back(c);
+            ++pos;
+            continue;
+        }
+        // Shell-like escapes inside quotes, as keepalived.conf(5) lists them.
+        char e = text[pos + 1];
+        pos += 2;
+        switch (e) {
+        case 'a': out.push_back('\a'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'E': out.push_back('\033'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'v': out.push_back('\v'); break;
+        case 'x': {
+            int v = 0, n = 0;
+            while (pos < text.size() && n < 2 && isxdigit(static_cast<unsigned char>(text[pos]))) {
+                char h = text[pos++];
+                v = v * 16 + (isdigit(static_cast<unsigned char>(h)) ? h - '0' : (tolower(h) - 'a' + 10));
+                ++n;
+            }
+            if (n == 0) out.push_back('x');
+            else out.push_back(static_cast<char>(v));
+            break;
+        }
+        case 'c':
+            if (pos < text.size()) out.push_back(static_cast<char>(text[pos++] & 0x1f));
+            break;
+        case '\n':
+            ++line;  // escaped newline inside quotes: dropped
+            break;
+        default:
+            if (e >= '0' && e <= '7') {
+                int v = e - '0', n = 1;
+                while (pos < text.size() && n < 3 && text[pos] >= '0' && text[pos] <= '7') {
+                    v = v * 8 + (text[pos++] - '0');
+                    ++n;
+                }
+                out.push_back(static_cast<char>(v));
+            } else {
+                out.push_back(e);
+            }
+        }
+    }
+    if (quote) error(file, start_line, "unterminated quoted string");
+    doc_.storage_.push_back(std::move(out));
+    tok.text = doc_.storage_.back();
+    return pos;
+}
+
+void Lexer::lex(std::string_view text, uint32_t file, const std::string& path_for_includes) {
+    uint32_t line = 1;
+    bool at_line_start = true;
+    size_t line_first_token = doc_.tokens_.size();
+    size_t pos = 0;
+    while (pos < text.size()) {
+        char c = text[pos];
+        if (c == '\n') {
+            end_of_line(line_first_token, path_for_includes);
+            ++line;
+            ++pos;
+            at_line_start = true;
+            line_first_token = doc_.tokens_.size();
+            continue;
+        }
+        if (is_space(c)) {
+            ++pos;
+            continue;
+        }
+        if (c == '\\') {
+            // A backslash followed only by blanks up to the end of the line joins
+            // the next line to this statement.
+            size_t p = pos + 1;
+            while (p < text.size() && is_space(text[p])) ++p;
+            if (p >= text.size() || text[p] == '\n') {
+                pos = p + 1;
+                ++line;
+                continue;
+            }
+        }
+        if (c == '#' || c == '!') {
+            while (pos < text.size() && text[pos] != '\n') ++pos;
+            continue;
+        }
+        Token tok;
+        tok.file = file;
+        tok.line = line;
+        tok.starts_line = at_line_start;
+        at_line_start = false;
+        if (c == '{' || c == '}') {
+            tok.kind = c == '{' ? TokenKind::Open : TokenKind::Close;
+            tok.text = text.substr(pos, 1);
+            ++pos;
+        } else {
+            size_t end = pos;
+            bool plain = true;
+            while (end < text.size() && !is_word_end(text[end])) {
+                if (text[end] == '"' || text[end] == '\'') {
+                    plain = false;
+                    break;
+                }
+                ++end;
+            }
+            if (plain) {
+                tok.text = text.substr(pos, end - pos);
+                pos = end;
+            } else {
+                pos = lex_quoted_word(text, pos, file, line, tok);
+            }
+        }
+        doc_.tokens_.push_back(tok);
+    }
+    end_of_line(line_first_token, path_for_includes);
+}
+
+void Lexer::end_of_line(size_t first, const std::string& including_path) {
+    auto& toks = doc_.tokens_;
+    if (first >= toks.size()) return;
+    const Token& kw = toks[first];
+    if (kw.kind != TokenKind::Word || kw.quoted || kw.text != "include" || !kw.starts_line) return;
+    Token kw_copy = kw;
+    if (toks.size() - first != 2 || toks[first + 1].kind != TokenKind::Word) {
+        error(kw.file, kw.line, "include takes exactly one file name or pattern");
+        toks.resize(first);
+        return;
+    }
+    Token pattern = toks[first + 1];
+    toks.resize(first);
+    include(kw_copy, pattern, including_path);
+}
+
+void Lexer::include(const Token& kw, const Token& pattern_tok, const std::string& including_path) {
+    std::string pattern(pattern_tok.text);
+    if (pattern.empty()) {
+        error(kw.file, kw.line, "include with an empty file name");
+        return;
+    }
+    if (pattern[0] != '/') pattern = dir_of(including_path) + "/" + pattern;
+    if (static_cast<int>(include_stack_.size()) >= kMaxIncludeDepth) {
+        error(kw.file, kw.line, "includes nested deeper than " + std::to_string(kMaxIncludeDepth) + " levels");
+        return;
+    }
+    glob_t g{};
+    int rc = glob(pattern.c_str(), GLOB_BRACE | GLOB_ERR, nullptr, &g);
+    if (rc == GLOB_NOMATCH) {
+        globfree(&g);
+        if (has_glob_chars(std::string(pattern_tok.text)))
+            warning(kw.file, kw.line, "include pattern '" + pattern + "' matches no file");
+        else
+            error(kw.file, kw.line, "cannot open included file '" + pattern + "': " + std::strerror(ENOENT));
+        return;
+    }
+    if (rc != 0) {
+        globfree(&g);
+        error(kw.file, kw.line, "cannot expand include pattern '" + pattern + "'");
+        return;
+    }
+    std::vector<std::string> paths(g.gl_pathv, g.gl_pathv + g.gl_pathc);  // glob sorts them
+    globfree(&g);
+    for (const auto& p : paths) lex_path(p, &kw);
+}
+
+void Lexer::lex_path(const std::string& path, const Token* from) {
+    auto fail = [&](const std::string& msg) {
+        if (from) error(from->file, from->line, msg);
+        else doc_.errors.push_back(Diagnostic{SourceLoc{path, 0}, msg});
+    };
+    char real[PATH_MAX];
+    if (!realpath(path.c_str(), real)) {
+        fail("cannot open " + std::string(from ? "included file " : "") + "'" + path + "': " + std::strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < include_stack_.size(); ++i) {
+        if (include_stack_[i] == real) {
+            std::string chain;
+            for (size_t j = i; j < include_stack_.size(); ++j) chain += include_stack_[j] + " -> ";
+            fail("include cycle: " + chain + real);
+            return;
+        }
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        fail("cannot open " + std::string(from ? "included file " : "") + "'" + path + "': " + std::strerror(errno));
+        return;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) {
+        fail("cannot read '" + path + "'");
+        return;
+    }
+    doc_.storage_.push_back(std::move(ss).str());
+    std::string_view text = doc_.storage_.back();
+    doc_.files.push_back(path);
+    include_stack_.push_back(real);
+    lex(text, static_cast<uint32_t>(doc_.files.size() - 1), path);
+    include_stack_.pop_back();
+}
+
+// Builds statements from the token stream. A statement ends at the end of its
+// line, at a `{` (whose block becomes its children) or at a `}`.
+class TreeBuilder {
+public:
+    explicit TreeBuilder(Document& doc) : doc_(doc), toks_(doc.tokens_) {}
+
+    void build() {
+        size_t i = 0;
+        parse_block(i, doc_.top, nullptr);
+    }
+
+private:
+    void parse_block(size_t& i, std::vector<Statement>& out, const Token* opener) {
+        while (i < toks_.size()) {
+            const Token& t = toks_[i];
+            if (t.kind == TokenKind::Close) {
+                ++i;
+                if (opener) return;
+                doc_.errors.push_back(Diagnostic{doc_.loc(t), "unexpected '}' with no open block"});
+                continue;
+            }
+            if (t.kind == TokenKind::Open) {
+                doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
+                ++i;
+                std::vector<Statement> discard;
+                parse_block(i, discard, &t);
+                continue;
+            }
+            Statement st;
+            st.keyword = &t;
+            ++i;
+            size_t first_arg = i;
+            while (i < toks_.size() && toks_[i].kind == TokenKind::Word && !toks_[i].starts_line) ++i;
+            st.args = first_arg < toks_.size() ? &toks_[first_arg] : nullptr;
+            st.nargs = static_cast<uint32_t>(i - first_arg);
+            if (i < toks_.size() && toks_[i].kind == TokenKind::Open) {
+                const Token& open = toks_[i];
+                ++i;
+                st.has_block = true;
+                parse_block(i, st.children, &open);
+            }
+            out.push_back(std::move(st));
+        }
+        if (opener) {
+            doc_.errors.push_back(Diagnostic{doc_.loc(*opener), "missing '}' for the block opened here"});
+        }
+    }
+
+    Document& doc_;
+    const std::vector<Token>& toks_;
+};
+
+}  // namespace
+
+Document parse_file(const std::string& path) {
+    Document doc;
+    Lexer lexer(doc);
+    lexer.lex_path(path, nullptr);
+    TreeBuilder(doc).build();
+    return doc;
+}
+
+Document parse_text(const std::string& text, const std::string& name) {
+    Document doc;
+    doc.storage_.push_back(text);
+    doc.files.push_back(name);
+    Lexer lexer(doc);
+    lexer.lex(doc.storage_.back(), 0, name);
+    TreeBuilder(doc).build();
+    return doc;
+}
+
+}  // namespace vigil::config::syntax

@@ -1,0 +1,76 @@
+// keepalived.conf syntax, below the meaning of any keyword: tokens with their
+// file:line, `include` expansion, and the tree of `keyword args { ... }`
+// statements. The model builder (build.cc) gives the statements a meaning.
+//
+// Grammar, as keepalived.conf(5) documents it:
+//   - a statement is a keyword and its arguments up to the end of the line, or
+//     up to a `{` (which opens a block of statements) or a `}` (which closes one);
+//   - `#` and `!` start a comment that runs to the end of the line (vigil only
+//     takes them as comments at the start of a word, so `pa!ss` stays a word);
+//   - "..." and '...' quote whitespace into a word; shell-style backslash escapes
+//     (\n \t \\ \" \xHH \NNN ...) are decoded inside quotes;
+//   - a backslash that is the last thing on a line continues the statement on
+//     the next line;
+//   - `include PATTERN` (first word of a line) splices in every file matching the
+//     glob PATTERN, relative to the directory of the including file.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/config/load.h"
+
+namespace vigil::config::syntax {
+
+enum class TokenKind : uint8_t { Word, Open, Close };
+
+struct Token {
+    std::string_view text;     // points into Document::storage_
+    uint32_t file = 0;         // index into Document::files
+    uint32_t line = 0;
+    TokenKind kind = TokenKind::Word;
+    bool starts_line = false;  // first token of a (non-continued) line
+    bool quoted = false;
+};
+
+struct Statement {
+    const Token* keyword = nullptr;
+    const Token* args = nullptr;  // contiguous run of Word tokens
+    uint32_t nargs = 0;
+    bool has_block = false;
+    std::vector<Statement> children;
+    std::string_view name() const { return keyword->text; }
+    const Token& arg(size_t i) const { return args[i]; }
+};
+
+// Everything parsed from one top-level file and its includes. Tokens and
+// statements point into this object: keep it alive while using them, and do
+// not copy it (moving keeps every pointer valid).
+class Document {
+public:
+    Document() = default;
+    Document(Document&&) = default;
+    Document& operator=(Document&&) = default;
+    Document(const Document&) = delete;
+    Document& operator=(const Document&) = delete;
+
+    std::vector<std::string> files;     // file names as written in diagnostics
+    std::vector<Statement> top;         // top-level statements
+    std::vector<Diagnostic> errors;     // syntax and include errors
+    std::vector<Diagnostic> warnings;
+
+    SourceLoc loc(const Token& t) const { return SourceLoc{files[t.file], static_cast<int>(t.line)}; }
+
+    // Internal to the lexer: owned text (file contents, decoded quoted words) and
+    // the token stream (complete before statements point into it).
+    std::deque<std::string> storage_;
+    std::vector<Token> tokens_;
+};
+
+Document parse_file(const std::string& path);
+Document parse_text(const std::string& text, const std::string& name);
+
+}  // namespace vigil::config::syntax
