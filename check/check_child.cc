@@ -1,26 +1,222 @@
-// placeholder check child (from core): logs its config, reports ready and runs
-// until told to stop. The check engineer replaces this with the real child.
+// The check child: runs every checker on one loop, turns health into the
+// desired IPVS table, and keeps the kernel in step with it.
+//
+//   ChildLoop (channel to core, stop, reload)
+//     -> CheckEngine (checkers, probes, coalesced health changes)
+//     -> DesiredState (inhibit, quorum, sorry server)
+//     -> IPVS: dump owned services, diff, apply (ipvs/kernel.h)
+//
+// Health is also written to <runtime_dir>/check.state after every batch (one
+// "rs <vs> <rs> UP|DOWN", "quorum <vs> UP|DOWN" and "dest <service> <dest>
+// <weight>" line each), so it can be observed on a host without ip_vs.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "check/desired.h"
+#include "check/engine.h"
+#include "check/probe.h"
+#include "check/script.h"
 #include "daemon/child.h"
 #include "daemon/child_loop.h"
 #include "daemon/log.h"
+#include "ipvs/kernel.h"
+#include "ipvs/model.h"
 
+namespace vigil {
 namespace {
-void log_check_summary(const vigil::config::Config& c) {
-    size_t reals = 0;
-    for (const auto& vs : c.virtual_servers) reals += vs.real_servers.size();
-    VLOG_INFO("config: %zu virtual_server(s), %zu real_server(s)", c.virtual_servers.size(), reals);
-}
+
+using std::chrono::milliseconds;
+
+// Bound on notify / quorum scripts (keepalived has none; a hung script must
+// not pile up).
+constexpr milliseconds kNotifyTimeout{30000};
+// How long a stopping child waits for omega's down notifiers.
+constexpr milliseconds kStopGrace{5000};
+
+class CheckChild {
+public:
+    CheckChild(ev::Loop* loop, ChildContext& ctx)
+        : loop_(loop),
+          ctx_(ctx),
+          child_(loop, ctx),
+          probes_(check::make_real_probes(loop)),
+          notify_(loop),
+          stop_timer_(loop, [this] { finish_stop(); }) {
+        std::string why;
+        kernel_ = ipvs::NetlinkIpvsKernel::open(why);
+        if (!kernel_)
+            VLOG_WARN("IPVS unavailable (%s): checks run, the desired table is only written to %s", why.c_str(),
+                      state_path().c_str());
+        engine_ = std::make_unique<check::CheckEngine>(loop, *probes_, [this] { reconcile("health change"); });
+        engine_->on_server_changed = [this](const config::VirtualServer&, const config::RealServer& rs, bool up) {
+            run_notify(up ? rs.notify_up : rs.notify_down);
+        };
+        child_.on_reload = [this](std::shared_ptr<const config::Config> cfg) {
+            apply(std::move(cfg), "reload");
+            child_.send_reload_done("");
+        };
+        child_.on_stop = [this] { stop(); };
+    }
+
+    int run() {
+        apply(ctx_.config, "start");
+        child_.send_ready();
+        ev_run(loop_, 0);
+        return 0;
+    }
+
+private:
+    std::string state_path() const {
+        return (ctx_.runtime_dir.empty() ? std::string("/run/vigil") : ctx_.runtime_dir) + "/check.state";
+    }
+
+    void apply(std::shared_ptr<const config::Config> cfg, const char* why) {
+        if (!cfg) return;
+        auto previous = cfg_;  // keeps the old model alive while the engine compares against it
+        if (!previous && cfg->global.lvs_flush && kernel_) {
+            VLOG_NOTICE("lvs_flush: flushing the IPVS table");
+            kernel_->flush();
+        }
+        engine_->apply(cfg);
+        cfg_ = std::move(cfg);
+        if (previous) owned_previous_ = ipvs::owned_services(*previous);
+        reconcile(why);
+        owned_previous_.clear();
+    }
+
+    void reconcile(const char* why) {
+        if (!cfg_ || stopping_) return;
+        check::DesiredState::Result r = desired_.compute(*cfg_, engine_->health_fn());
+        for (const auto& e : r.quorum_events) {
+            VLOG_NOTICE("[%s] quorum %s (live weight %ld, quorum %d, hysteresis %d)%s",
+                        check::vs_name(*e.vs).c_str(), e.gained ? "gained" : "lost", e.live_weight, e.vs->quorum,
+                        e.vs->hysteresis, e.vs->sorry_server ? ", sorry server in use" : "");
+            run_notify(e.gained ? e.vs->quorum_up : e.vs->quorum_down);
+        }
+        // Services a reload dropped are still ours to delete.
+        ipvs::OwnedSet owned = ipvs::owned_services(*cfg_);
+        owned.insert(owned_previous_.begin(), owned_previous_.end());
+        push_to_kernel(r.table, owned, why);
+        write_state(r.table);
+    }
+
+    void push_to_kernel(const ipvs::Table& desired, const ipvs::OwnedSet& owned, const char* why) {
+        if (!kernel_) return;
+        // Two rounds at most: a second only when the kernel table changed under us.
+        for (int round = 0; round < 2; ++round) {
+            std::optional<ipvs::Table> actual = kernel_->dump(owned);
+            if (!actual) return;
+            std::vector<ipvs::Change> changes = ipvs::diff(desired, *actual, owned);
+            if (changes.empty()) return;
+            for (const auto& c : changes) VLOG_INFO("ipvs (%s): %s", why, c.str().c_str());
+            ipvs::ApplyResult res = kernel_->apply(changes);
+            bool retry = res.resync_needed;
+            for (const auto& f : res.failures) {
+                if (ipvs::is_reconcilable(f)) {
+                    retry = true;
+                } else {
+                    static log::RateLimit rl;
+                    rl.write(log::Level::Error, "ipvs: %s failed: %s", f.change.str().c_str(), strerror(f.error));
+                }
+            }
+            if (!retry) return;
+        }
+    }
+
+    void write_state(const ipvs::Table& table) {
+        std::string text = engine_->describe();
+        std::string out;
+        size_t start = 0;
+        while (start < text.size()) {
+            size_t nl = text.find('\n', start);
+            out += "rs " + text.substr(start, nl - start) + "\n";
+            start = nl + 1;
+        }
+        for (const auto& vs : cfg_->virtual_servers) {
+            auto q = desired_.quorum_up(vs.key);
+            out += "quorum " + check::vs_name(vs) + " " + (q.value_or(true) ? "UP" : "DOWN") + "\n";
+        }
+        for (const auto& [key, svc] : table)
+            for (const auto& [dest, attrs] : svc.dests)
+                out += "dest " + key.str() + " " + dest.str() + " " + std::to_string(attrs.weight) + "\n";
+        std::string path = state_path(), tmp = path + ".tmp";
+        {
+            std::ofstream f(tmp, std::ios::trunc);
+            f << out;
+            if (!f) {
+                static log::RateLimit rl(1, std::chrono::seconds(300));
+                rl.write(log::Level::Warning, "cannot write %s", tmp.c_str());
+                return;
+            }
+        }
+        std::rename(tmp.c_str(), path.c_str());
+    }
+
+    void run_notify(const std::string& command) {
+        if (command.empty()) return;
+        check::ScriptSpec spec;
+        spec.command = command;
+        spec.user = cfg_->global.script_user;
+        spec.group = cfg_->global.script_group;
+        spec.timeout = kNotifyTimeout;
+        notify_.run(spec);
+    }
+
+    void stop() {
+        if (stopping_) return;
+        // omega: the down notifiers run at shutdown too (keepalived.conf(5)).
+        for (const auto& vs : cfg_ ? cfg_->virtual_servers : std::vector<config::VirtualServer>{}) {
+            if (!vs.omega) continue;
+            for (const auto& rs : vs.real_servers)
+                if (engine_->health_of(vs, rs).up) run_notify(rs.notify_down);
+            if (desired_.quorum_up(vs.key).value_or(false)) run_notify(vs.quorum_down);
+        }
+        stopping_ = true;
+        engine_.reset();  // no more probes
+        if (kernel_ && cfg_) {
+            if (cfg_->global.lvs_flush_on_stop) {
+                VLOG_NOTICE("lvs_flush_on_stop: flushing the IPVS table");
+                kernel_->flush();
+            } else {
+                // Remove only what we configured: other owners' services stay.
+                push_to_kernel(ipvs::Table{}, ipvs::owned_services(*cfg_), "stop");
+            }
+        }
+        stop_deadline_ = ev_now(loop_) + std::chrono::duration<double>(kStopGrace).count();
+        finish_stop();
+    }
+
+    void finish_stop() {
+        if (notify_.running() == 0 || ev_now(loop_) >= stop_deadline_) {
+            child_.break_loop();
+            return;
+        }
+        stop_timer_.start(milliseconds{50});
+    }
+
+    ev::Loop* loop_;
+    ChildContext& ctx_;
+    ChildLoop child_;
+    std::unique_ptr<check::ProbeFactory> probes_;
+    check::NotifyRunner notify_;
+    std::unique_ptr<ipvs::IpvsKernel> kernel_;
+    std::unique_ptr<check::CheckEngine> engine_;
+    check::DesiredState desired_;
+    std::shared_ptr<const config::Config> cfg_;
+    ipvs::OwnedSet owned_previous_;
+    bool stopping_ = false;
+    double stop_deadline_ = 0;
+    ev::Timer stop_timer_;
+};
+
 }  // namespace
 
-int vigil::check_child_main(ChildContext& ctx) {
+int check_child_main(ChildContext& ctx) {
     ev::Loop* loop = EV_DEFAULT;
-    ChildLoop child(loop, ctx);
-    child.on_reload = [&](std::shared_ptr<const config::Config> cfg) {
-        log_check_summary(*cfg);
-        child.send_reload_done("");
-    };
-    if (ctx.config) log_check_summary(*ctx.config);
-    child.send_ready();
-    ev_run(loop, 0);
-    return 0;
+    CheckChild child(loop, ctx);
+    return child.run();
 }
+
+}  // namespace vigil

@@ -1,0 +1,128 @@
+#include "check/script.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "daemon/log.h"
+
+namespace vigil::check {
+
+RunningScript::RunningScript(ev::Loop* loop, Done done)
+    : done_(std::move(done)),
+      child_(loop, [this](int, int status) { on_exit(status); }),
+      timer_(loop, [this] { on_timeout(); }) {}
+
+std::unique_ptr<RunningScript> RunningScript::start(ev::Loop* loop, const ScriptSpec& spec, Done done) {
+    // Resolve the user before fork: getpwnam is not async-signal-safe.
+    uid_t uid = 0;
+    gid_t gid = 0;
+    bool change_user = !spec.user.empty();
+    if (change_user) {
+        struct passwd* pw = getpwnam(spec.user.c_str());
+        if (!pw) {
+            static log::RateLimit rl;
+            rl.write(log::Level::Error, "script user '%s' does not exist; not running %s", spec.user.c_str(),
+                     spec.command.c_str());
+            return nullptr;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+        if (!spec.group.empty()) {
+            struct group* gr = getgrnam(spec.group.c_str());
+            if (!gr) {
+                VLOG_ERR("script group '%s' does not exist; not running %s", spec.group.c_str(), spec.command.c_str());
+                return nullptr;
+            }
+            gid = gr->gr_gid;
+        }
+    }
+    std::unique_ptr<RunningScript> self(new RunningScript(loop, std::move(done)));
+    pid_t pid = fork();
+    if (pid < 0) {
+        VLOG_ERR("fork for '%s' failed: %s", spec.command.c_str(), strerror(errno));
+        return nullptr;
+    }
+    if (pid == 0) {
+        // Child: own process group so a timeout kills whatever the script spawned.
+        setpgid(0, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            dup2(devnull, STDOUT_FILENO);
+            if (devnull > STDERR_FILENO) close(devnull);
+        }
+        if (change_user) {
+            if (setgroups(0, nullptr) != 0 && errno != EPERM) _exit(126);
+            if (setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+        }
+        execl("/bin/sh", "sh", "-c", spec.command.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    setpgid(pid, pid);  // also in the parent: no race with the kill below
+    self->pid_ = pid;
+    self->child_.start(pid);
+    self->timer_.start(spec.timeout);
+    return self;
+}
+
+void RunningScript::on_exit(int wait_status) {
+    exited_ = true;
+    timer_.stop();
+    if (done_) {
+        Done done = std::move(done_);
+        done_ = nullptr;
+        done(wait_status, timed_out_);  // may destroy *this: nothing after this line
+    }
+}
+
+void RunningScript::on_timeout() {
+    timed_out_ = true;
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    // on_exit follows when the child watcher reaps it.
+}
+
+RunningScript::~RunningScript() {
+    if (pid_ > 0 && !exited_) {
+        kill(-pid_, SIGKILL);
+        kill(pid_, SIGKILL);
+        // Reap now: the watcher is going away with us. SIGKILL makes this quick.
+        int status;
+        while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+bool NotifyRunner::run(const ScriptSpec& spec) {
+    if (running_.size() >= max_running_) {
+        ++dropped_;
+        static log::RateLimit rl;
+        rl.write(log::Level::Warning, "%zu notify scripts already running; not running '%s'", running_.size(),
+                 spec.command.c_str());
+        return false;
+    }
+    uint64_t id = next_id_++;
+    auto script = RunningScript::start(loop_, spec, [this, id, cmd = spec.command](int status, bool timed_out) {
+        if (timed_out)
+            VLOG_WARN("notify script '%s' killed after its timeout", cmd.c_str());
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            VLOG_INFO("notify script '%s' ended with status %d", cmd.c_str(),
+                      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        running_.erase(id);
+    });
+    if (!script) return false;
+    running_.emplace(id, std::move(script));
+    return true;
+}
+
+}  // namespace vigil::check
