@@ -103,16 +103,28 @@ uint8_t command_of(ChangeKind k) {
     return IPVS_CMD_UNSPEC;
 }
 
-// Attribute table filled by mnl's parse callbacks: one slot per type up to N,
-// unknown (newer) types ignored, as the kernel's policy would.
+// Attributes of one level, one slot per type up to N; unknown (newer) types
+// are ignored, as the kernel's policy would. fill() walks with libmnl's
+// bounds checks and fails when bytes are left over that do not form a whole
+// attribute (a length running past its container): such input is malformed,
+// not merely shorter.
 template <size_t N>
 struct AttrTable {
     std::array<const nlattr*, N + 1> at{};
-    static int collect(const nlattr* attr, void* data) {
-        auto* self = static_cast<AttrTable*>(data);
-        uint16_t type = mnl_attr_get_type(attr);
-        if (type <= N) self->at[type] = attr;
-        return MNL_CB_OK;
+    bool fill(const void* start, size_t size) {
+        int len = static_cast<int>(size);
+        const auto* a = static_cast<const nlattr*>(start);
+        for (; mnl_attr_ok(a, len); a = mnl_attr_next(a)) {
+            len -= static_cast<int>(MNL_ALIGN(a->nla_len));
+            uint16_t type = mnl_attr_get_type(a);
+            if (type <= N) at[type] = a;
+        }
+        return len < static_cast<int>(sizeof(nlattr));
+    }
+    bool fill_nested(const nlattr* nest) { return fill(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest)); }
+    bool fill_message(const nlmsghdr* nlh) {
+        return fill(mnl_nlmsg_get_payload_offset(nlh, sizeof(genlmsghdr)),
+                    mnl_nlmsg_get_payload_len(nlh) - sizeof(genlmsghdr));
     }
     const nlattr* operator[](size_t i) const { return at[i]; }
 };
@@ -190,14 +202,14 @@ std::optional<uint16_t> parse_family_id(const nlmsghdr* nlh) {
     if (nlh->nlmsg_type != GENL_ID_CTRL || mnl_nlmsg_get_payload_len(nlh) < sizeof(genlmsghdr))
         return std::nullopt;
     AttrTable<CTRL_ATTR_MAX> tb;
-    if (mnl_attr_parse(nlh, sizeof(genlmsghdr), &AttrTable<CTRL_ATTR_MAX>::collect, &tb) < 0) return std::nullopt;
+    if (!tb.fill_message(nlh)) return std::nullopt;
     if (!valid(tb[CTRL_ATTR_FAMILY_ID], MNL_TYPE_U16)) return std::nullopt;
     return mnl_attr_get_u16(tb[CTRL_ATTR_FAMILY_ID]);
 }
 
 std::optional<std::pair<ServiceKey, ServiceAttrs>> parse_service(const nlattr* nest) {
     AttrTable<IPVS_SVC_ATTR_MAX> tb;
-    if (mnl_attr_parse_nested(nest, &AttrTable<IPVS_SVC_ATTR_MAX>::collect, &tb) < 0) return std::nullopt;
+    if (!tb.fill_nested(nest)) return std::nullopt;
     if (!valid(tb[IPVS_SVC_ATTR_AF], MNL_TYPE_U16)) return std::nullopt;
     ServiceKey key;
     key.family = mnl_attr_get_u16(tb[IPVS_SVC_ATTR_AF]);
@@ -233,7 +245,7 @@ std::optional<std::pair<ServiceKey, ServiceAttrs>> parse_service(const nlattr* n
 
 std::optional<std::pair<DestKey, DestAttrs>> parse_dest(const nlattr* nest, int service_family) {
     AttrTable<IPVS_DEST_ATTR_MAX> tb;
-    if (mnl_attr_parse_nested(nest, &AttrTable<IPVS_DEST_ATTR_MAX>::collect, &tb) < 0) return std::nullopt;
+    if (!tb.fill_nested(nest)) return std::nullopt;
     int family = service_family;
     if (valid(tb[IPVS_DEST_ATTR_ADDR_FAMILY], MNL_TYPE_U16)) family = mnl_attr_get_u16(tb[IPVS_DEST_ATTR_ADDR_FAMILY]);
     auto addr = get_addr(tb[IPVS_DEST_ATTR_ADDR], family);
@@ -265,13 +277,12 @@ std::optional<ParsedMessage> parse_message(const nlmsghdr* nlh, int dest_family)
     AttrTable<IPVS_CMD_ATTR_MAX> tb;
     if (out.cmd == IPVS_CMD_SET_INFO || out.cmd == IPVS_CMD_GET_INFO) {
         AttrTable<IPVS_INFO_ATTR_MAX> info;
-        if (mnl_attr_parse(nlh, sizeof(genlmsghdr), &AttrTable<IPVS_INFO_ATTR_MAX>::collect, &info) < 0)
-            return std::nullopt;
+        if (!info.fill_message(nlh)) return std::nullopt;
         if (valid(info[IPVS_INFO_ATTR_VERSION], MNL_TYPE_U32))
             out.info_version = mnl_attr_get_u32(info[IPVS_INFO_ATTR_VERSION]);
         return out;
     }
-    if (mnl_attr_parse(nlh, sizeof(genlmsghdr), &AttrTable<IPVS_CMD_ATTR_MAX>::collect, &tb) < 0) return std::nullopt;
+    if (!tb.fill_message(nlh)) return std::nullopt;
     if (tb[IPVS_CMD_ATTR_SERVICE]) {
         out.service = parse_service(tb[IPVS_CMD_ATTR_SERVICE]);
         if (!out.service) return std::nullopt;
