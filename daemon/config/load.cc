@@ -133,16 +133,19 @@ public:
                               " in " + ctx);
         return false;
     }
-    std::optional<int64_t> integer(const Statement& s, const Token& t, int64_t min, int64_t max, const std::string& ctx) {
+    // `label` names the value in messages; default: the statement's keyword.
+    std::optional<int64_t> integer(const Statement& s, const Token& t, int64_t min, int64_t max, const std::string& ctx,
+                                   std::string_view label = {}) {
         int64_t v = 0;
         auto txt = t.text;
+        if (label.empty()) label = s.name();
         auto [p, ec] = std::from_chars(txt.data(), txt.data() + txt.size(), v);
         if (txt.empty() || ec == std::errc::invalid_argument || p != txt.data() + txt.size()) {
-            error(t, std::string(s.name()) + " " + quote(txt) + " is not an integer in " + ctx);
+            error(t, std::string(label) + " " + quote(txt) + " is not an integer in " + ctx);
             return std::nullopt;
         }
         if (ec == std::errc::result_out_of_range || v < min || v > max) {
-            error(t, std::string(s.name()) + " " + std::string(txt) + " out of range (" + std::to_string(min) + "-" +
+            error(t, std::string(label) + " " + std::string(txt) + " out of range (" + std::to_string(min) + "-" +
                          std::to_string(max) + ") in " + ctx);
             return std::nullopt;
         }
@@ -401,6 +404,15 @@ std::optional<VirtualAddress> Builder::virtual_address(const Statement& s, const
     bool ok = true;
     for (size_t i = 0; i < s.nargs; ++i) {
         auto opt = s.arg(i).text;
+        static constexpr std::string_view known[] = {"dev", "label", "scope", "brd", "broadcast"};
+        if (std::find(std::begin(known), std::end(known), opt) == std::end(known)) {
+            bool unsupported = opt == "no_track" || opt == "home" || opt == "preferred_lft" || opt == "nodad" ||
+                               opt == "noprefixroute" || opt == "mngtmpaddr" || opt == "autojoin" || opt == "peer" ||
+                               opt == "track_group";
+            error(s.arg(i), "virtual address option " + quote(opt) + " is " +
+                                (unsupported ? "not supported by vigil" : "unknown") + " in " + ctx);
+            return std::nullopt;
+        }
         if (i + 1 >= s.nargs) {
             error(s.arg(i), "virtual address option " + quote(opt) + " needs a value in " + ctx);
             return std::nullopt;
@@ -423,14 +435,6 @@ std::optional<VirtualAddress> Builder::virtual_address(const Statement& s, const
             } else {
                 va.brd = a;
             }
-        } else {
-            error(s.arg(i - 1), "virtual address option " + quote(opt) + " is " +
-                                    (opt == "no_track" || opt == "home" || opt == "preferred_lft" || opt == "nodad" ||
-                                             opt == "noprefixroute" || opt == "mngtmpaddr" || opt == "autojoin"
-                                         ? "not supported by vigil"
-                                         : "unknown") +
-                                    " in " + ctx);
-            ok = false;
         }
     }
     if (!ok) return std::nullopt;
@@ -608,7 +612,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
              }
              TrackInterface ti{std::string(st.name()), 0};
              if (st.nargs == 2 && st.arg(0).text == "weight") {
-                 auto w = b.integer(st, st.arg(1), -253, 253, tctx);
+                 auto w = b.integer(st, st.arg(1), -253, 253, tctx, "weight");
                  if (!w) continue;
                  ti.weight = static_cast<int>(*w);
              } else if (st.nargs != 0) {
@@ -627,7 +631,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
              }
              TrackScript ts{std::string(st.name()), std::nullopt};
              if (st.nargs == 2 && st.arg(0).text == "weight") {
-                 auto w = b.integer(st, st.arg(1), -253, 253, tctx);
+                 auto w = b.integer(st, st.arg(1), -253, 253, tctx, "weight");
                  if (!w) continue;
                  ts.weight = static_cast<int>(*w);
              } else if (st.nargs != 0) {
