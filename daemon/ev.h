@@ -82,9 +82,13 @@ public:
         w_.data = this;
         ev_signal_start(loop_, &w_);
     }
-    ~Signal() { ev_signal_stop(loop_, &w_); }
+    ~Signal() { stop(); }
     Signal(const Signal&) = delete;
     Signal& operator=(const Signal&) = delete;
+
+    // libev keeps signal watchers in a process-wide list that survives
+    // ev_loop_destroy(); a forked child stops the parent's before starting its own.
+    void stop() { ev_signal_stop(loop_, &w_); }
 
 private:
     static void trampoline(Loop*, ev_signal* w, int) { static_cast<Signal*>(w->data)->cb_(); }
