@@ -4,7 +4,7 @@
 //   ChildLoop (channel to core, stop, reload)
 //     -> CheckEngine (checkers, probes, coalesced health changes)
 //     -> DesiredState (inhibit, quorum, sorry server)
-//     -> IPVS: dump owned services, diff, apply (ipvs/kernel.h)
+//     -> IpvsReconciler (ipvs/: dump owned services, diff, batched apply)
 //
 // Health is also written to <runtime_dir>/check.state after every batch (one
 // "rs <vs> <rs> UP|DOWN", "quorum <vs> UP|DOWN" and "dest <service> <dest>
@@ -21,8 +21,8 @@
 #include "daemon/child.h"
 #include "daemon/child_loop.h"
 #include "daemon/log.h"
-#include "ipvs/kernel.h"
 #include "ipvs/model.h"
+#include "ipvs/reconciler.h"
 
 namespace vigil {
 namespace {
@@ -43,12 +43,10 @@ public:
           child_(loop, ctx),
           probes_(check::make_real_probes(loop)),
           notify_(loop),
+          reconciler_(ipvs::IpvsReconciler::open_netlink()),
           stop_timer_(loop, [this] { finish_stop(); }) {
-        std::string why;
-        kernel_ = ipvs::NetlinkIpvsKernel::open(why);
-        if (!kernel_)
-            VLOG_WARN("IPVS unavailable (%s): checks run, the desired table is only written to %s", why.c_str(),
-                      state_path().c_str());
+        if (!reconciler_.available())
+            VLOG_WARN("IPVS unavailable: checks run, the desired table is only written to %s", state_path().c_str());
         engine_ = std::make_unique<check::CheckEngine>(loop, *probes_, [this] { reconcile("health change"); });
         engine_->on_server_changed = [this](const config::VirtualServer&, const config::RealServer& rs, bool up) {
             run_notify(up ? rs.notify_up : rs.notify_down);
@@ -75,15 +73,10 @@ private:
     void apply(std::shared_ptr<const config::Config> cfg, const char* why) {
         if (!cfg) return;
         auto previous = cfg_;  // keeps the old model alive while the engine compares against it
-        if (!previous && cfg->global.lvs_flush && kernel_) {
-            VLOG_NOTICE("lvs_flush: flushing the IPVS table");
-            kernel_->flush();
-        }
+        if (!previous) reconciler_.start(cfg->global.lvs_flush);
         engine_->apply(cfg);
         cfg_ = std::move(cfg);
-        if (previous) owned_previous_ = ipvs::owned_services(*previous);
         reconcile(why);
-        owned_previous_.clear();
     }
 
     void reconcile(const char* why) {
@@ -95,33 +88,12 @@ private:
                         e.vs->hysteresis, e.vs->sorry_server ? ", sorry server in use" : "");
             run_notify(e.gained ? e.vs->quorum_up : e.vs->quorum_down);
         }
-        // Services a reload dropped are still ours to delete.
-        ipvs::OwnedSet owned = ipvs::owned_services(*cfg_);
-        owned.insert(owned_previous_.begin(), owned_previous_.end());
-        push_to_kernel(r.table, owned, why);
         write_state(r.table);
-    }
-
-    void push_to_kernel(const ipvs::Table& desired, const ipvs::OwnedSet& owned, const char* why) {
-        if (!kernel_) return;
-        // Two rounds at most: a second only when the kernel table changed under us.
-        for (int round = 0; round < 2; ++round) {
-            std::optional<ipvs::Table> actual = kernel_->dump(owned);
-            if (!actual) return;
-            std::vector<ipvs::Change> changes = ipvs::diff(desired, *actual, owned);
-            if (changes.empty()) return;
-            for (const auto& c : changes) VLOG_INFO("ipvs (%s): %s", why, c.str().c_str());
-            ipvs::ApplyResult res = kernel_->apply(changes);
-            bool retry = res.resync_needed;
-            for (const auto& f : res.failures) {
-                if (ipvs::is_reconcilable(f)) {
-                    retry = true;
-                } else {
-                    static log::RateLimit rl;
-                    rl.write(log::Level::Error, "ipvs: %s failed: %s", f.change.str().c_str(), strerror(f.error));
-                }
-            }
-            if (!retry) return;
+        // The reconciler remembers services a reload dropped and deletes them too.
+        reconciler_.set_desired(std::move(r.table), ipvs::owned_services(*cfg_));
+        if (reconciler_.available()) {
+            ipvs::ReconcileStats st = reconciler_.reconcile();
+            if (st.changes) VLOG_INFO("ipvs after %s: %zu changes", why, st.changes);
         }
     }
 
@@ -175,15 +147,9 @@ private:
         }
         stopping_ = true;
         engine_.reset();  // no more probes
-        if (kernel_ && cfg_) {
-            if (cfg_->global.lvs_flush_on_stop) {
-                VLOG_NOTICE("lvs_flush_on_stop: flushing the IPVS table");
-                kernel_->flush();
-            } else {
-                // Remove only what we configured: other owners' services stay.
-                push_to_kernel(ipvs::Table{}, ipvs::owned_services(*cfg_), "stop");
-            }
-        }
+        // Removes only what we configured (other owners' services stay), or
+        // everything with lvs_flush_on_stop.
+        if (cfg_) reconciler_.stop(cfg_->global.lvs_flush_on_stop);
         stop_deadline_ = ev_now(loop_) + std::chrono::duration<double>(kStopGrace).count();
         finish_stop();
     }
@@ -201,11 +167,10 @@ private:
     ChildLoop child_;
     std::unique_ptr<check::ProbeFactory> probes_;
     check::NotifyRunner notify_;
-    std::unique_ptr<ipvs::IpvsKernel> kernel_;
+    ipvs::IpvsReconciler reconciler_;
     std::unique_ptr<check::CheckEngine> engine_;
     check::DesiredState desired_;
     std::shared_ptr<const config::Config> cfg_;
-    ipvs::OwnedSet owned_previous_;
     bool stopping_ = false;
     double stop_deadline_ = 0;
     ev::Timer stop_timer_;
