@@ -1300,6 +1300,17 @@ LoadResult build(syntax::Document&& doc) {
     if (b.cfg_.global.router_id.empty()) b.cfg_.global.router_id = host_name();
     for (auto& d : b.instances_) b.cfg_.vrrp_instances.push_back(std::move(d.inst));
     for (auto& d : b.servers_) b.cfg_.virtual_servers.push_back(std::move(d.vs));
+    // Report in file order: files in the order they were first read, lines
+    // ascending (cross-checks run last but belong to a line like any other).
+    auto by_position = [&](const Diagnostic& x, const Diagnostic& y) {
+        auto index = [&](const std::string& f) {
+            return std::find(doc.files.begin(), doc.files.end(), f) - doc.files.begin();
+        };
+        auto ix = index(x.where.file), iy = index(y.where.file);
+        return ix != iy ? ix < iy : x.where.line < y.where.line;
+    };
+    std::stable_sort(b.errors_.begin(), b.errors_.end(), by_position);
+    std::stable_sort(b.warnings_.begin(), b.warnings_.end(), by_position);
     r.errors = std::move(b.errors_);
     r.warnings = std::move(b.warnings_);
     if (r.errors.empty()) r.config = std::make_shared<const Config>(std::move(b.cfg_));

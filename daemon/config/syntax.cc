@@ -38,6 +38,13 @@ public:
     // Reads and lexes a file reached from `from` (null for the top-level file).
     void lex_path(const std::string& path, const Token* from);
 
+    // Text loaded by the caller under the name of a real file: an include of
+    // that file from itself is a cycle too.
+    void enter_root(const std::string& path) {
+        char real[PATH_MAX];
+        if (realpath(path.c_str(), real)) include_stack_.push_back(real);
+    }
+
 private:
     void error(uint32_t file, uint32_t line, std::string msg) {
         doc_.errors.push_back(Diagnostic{SourceLoc{doc_.files[file], static_cast<int>(line)}, std::move(msg)});
@@ -350,6 +357,7 @@ Document parse_text(const std::string& text, const std::string& name) {
     doc.storage_.push_back(text);
     doc.files.push_back(name);
     Lexer lexer(doc);
+    lexer.enter_root(name);
     lexer.lex(doc.storage_.back(), 0, name);
     TreeBuilder(doc).build();
     return doc;
