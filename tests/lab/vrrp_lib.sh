@@ -68,4 +68,29 @@ capture() {
 stop_capture() { kill -INT "$1" 2>/dev/null; for _ in $(seq 1 40); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done; }
 
 # log_has NODE REGEX: the node's log matches.
-log_has() { grep -qE "$2" "$T_DIR/$1.log"; }
+log_has() { grep -qE -e "$2" "$T_DIR/$1.log"; }
+
+# vrrp_second_if NODE N: eth1 on NODE, also plugged into the switch,
+# 10.78.0.N/24 (a second LAN, e.g. the inside of an LVS-NAT director).
+vrrp_second_if() {
+    local node="$1" n="$2"
+    local peer="q${T_ID#v}${node:0:6}"
+    ip link add "$peer" type veth peer name "t$peer"
+    ip link set "$peer" netns "$(ns sw)"
+    ip link set "t$peer" netns "$(ns "$node")"
+    ip -n "$(ns "$node")" link set "t$peer" name eth1
+    ip -n "$(ns sw)" link set "$peer" master br0 up
+    ip -n "$(ns "$node")" addr add "10.78.0.$n/24" dev eth1
+    ip -n "$(ns "$node")" link set eth1 up
+}
+
+# clear_vips NODE ADDR/PFX...: remove addresses a crashed node left behind.
+clear_vips() {
+    local node="$1"; shift
+    local a
+    for a in "$@"; do
+        ip -n "$(ns "$node")" addr del "$a" dev eth0 2>/dev/null
+        ip -n "$(ns "$node")" addr del "$a" dev eth1 2>/dev/null
+    done
+    return 0
+}
