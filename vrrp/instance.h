@@ -153,7 +153,10 @@ public:
     State state() const { return state_; }
     int effective_priority() const;             // base + tracking, 1..254; owner stays 255
     Centiseconds master_adver_interval() const { return master_adver_interval_; }
-    bool in_fault() const { return !interface_up_ || track_fault_ || group_fault_; }
+    bool in_fault() const { return own_fault() || group_fault_; }
+    // A fault of this instance's own (interface, tracking), as opposed to one
+    // imposed by its sync group. SyncGroup reads it.
+    bool own_fault() const { return !interface_up_ || track_fault_; }
     const InstanceParams& params() const { return params_; }
     // "VI_1/vrid 51/v4": the log and IPC prefix of this instance.
     const std::string& prefix() const { return prefix_; }
@@ -177,6 +180,7 @@ private:
     void become_backup(Reason why, Duration master_down_after, TimePoint now, std::vector<Action>& out);
     void become_fault(Reason why, std::vector<Action>& out);
     void leave_fault_if_clear(TimePoint now, std::vector<Action>& out);
+    void enter_fault_if_needed(std::vector<Action>& out);
     void start_from_initialize(Reason why, TimePoint now, std::vector<Action>& out);
     Reason fault_reason() const;
     ProtocolTimers timers() const;
