@@ -76,6 +76,11 @@ public:
         --depth;
         line("}");
     }
+    // Flags keepalived takes without a value (lvs_flush, alpha, ...): written
+    // bare when on, left out when off (the default).
+    void flag(const char* kw, bool on) {
+        if (on) line(kw);
+    }
     void str(const char* kw, const std::string& v) {
         if (!v.empty()) line(std::string(kw) + " " + word(v));
     }
@@ -114,7 +119,7 @@ void checker(Writer& w, const Checker& k) {
     if (k.type == CheckerType::Misc) {
         w.str("misc_path", k.misc_path);
         if (k.misc_timeout.count()) w.line("misc_timeout " + secs(k.misc_timeout));
-        w.line(std::string("misc_dynamic ") + yes_no(k.misc_dynamic));
+        w.flag("misc_dynamic", k.misc_dynamic);
         if (!k.user.empty()) w.line("user " + word(k.user) + (k.group.empty() ? "" : " " + word(k.group)));
     }
     w.close();
@@ -154,13 +159,13 @@ std::string dump(const Config& c) {
     if (g.smtp_server) w.line("smtp_server " + g.smtp_server->str() + " " + std::to_string(g.smtp_port));
     w.line("smtp_connect_timeout " + std::to_string(g.smtp_connect_timeout.count()));
     if (!g.script_user.empty()) w.line("script_user " + word(g.script_user) + (g.script_group.empty() ? "" : " " + word(g.script_group)));
-    w.line(std::string("enable_script_security ") + yes_no(g.enable_script_security));
+    w.flag("enable_script_security", g.enable_script_security);
     w.line("vrrp_version " + std::to_string(g.vrrp_version));
     w.line("vrrp_garp_master_delay " + secs(g.vrrp_garp_master_delay));
     w.line("vrrp_garp_master_repeat " + std::to_string(g.vrrp_garp_master_repeat));
     w.line("vrrp_garp_master_refresh " + secs(g.vrrp_garp_master_refresh));
-    w.line(std::string("lvs_flush ") + yes_no(g.lvs_flush));
-    w.line(std::string("lvs_flush_on_stop ") + yes_no(g.lvs_flush_on_stop));
+    w.flag("lvs_flush", g.lvs_flush);
+    w.flag("lvs_flush_on_stop", g.lvs_flush_on_stop);
     w.close();
 
     for (const auto& s : c.vrrp_scripts) {
@@ -291,9 +296,9 @@ std::string dump(const Config& c) {
         w.line("hysteresis " + std::to_string(vs.hysteresis));
         w.str("quorum_up", vs.quorum_up);
         w.str("quorum_down", vs.quorum_down);
-        w.line(std::string("alpha ") + yes_no(vs.alpha));
-        w.line(std::string("omega ") + yes_no(vs.omega));
-        w.line(std::string("inhibit_on_failure ") + yes_no(vs.inhibit_on_failure));
+        w.flag("alpha", vs.alpha);
+        w.flag("omega", vs.omega);
+        w.flag("inhibit_on_failure", vs.inhibit_on_failure);
         for (const auto& rs : vs.real_servers) server(w, "real_server", rs, true);
         w.close();
     }

@@ -716,7 +716,11 @@ void Builder::finish_instance(InstanceDraft& d) {
     if (in.auth_type == AuthType::Pass && in.version == 3)
         error(at, "authentication is not part of VRRP version 3 (RFC 5798 9) in " + ctx);
     if (in.nopreempt && in.state == InitialState::Master)
-        warning(at, "nopreempt with state MASTER: the instance starts as BACKUP, as keepalived does, in " + ctx);
+        warning(at, "nopreempt needs state BACKUP to have an effect (with state MASTER this director takes over at start) in " + ctx);
+    // The address owner always preempts (RFC 3768 6.4.3 / RFC 5798 6.4.3:
+    // priority 255 sends an advertisement and becomes master at once).
+    if (in.nopreempt && in.priority == 255)
+        error(at, "nopreempt cannot apply to priority 255 (the address owner always takes over) in " + ctx);
 }
 
 // ---------------------------------------------------------------- virtual_server
@@ -1066,9 +1070,24 @@ void Builder::finish_server(ServerDraft& d) {
         if (ip->port == 0 && !vs.persistence_timeout)
             error(at, ctx + ": port 0 (all ports) needs persistence_timeout");
     }
+    for (const auto& f : vs.sched_flags) {
+        // keepalived warns and ignores these too: the kernel only reads them
+        // for the scheduler they belong to.
+        if ((f.starts_with("sh-") && vs.scheduler != "sh") || (f.starts_with("mh-") && vs.scheduler != "mh"))
+            warnings_.push_back(Diagnostic{vs.where, f + " only applies to the " + f.substr(0, 2) + " scheduler, not " +
+                                                         vs.scheduler + ", in " + ctx});
+    }
     for (size_t i = 0; i < vs.real_servers.size(); ++i) {
         const auto& rs = vs.real_servers[i];
         auto method = rs.lb_kind.value_or(vs.lb_kind);
+        // DR and TUN forward the packet unchanged: the real server receives it
+        // on the virtual server's port, so another port cannot work
+        // (keepalived silently resets it; vigil asks for the config to say so).
+        if (auto* ip = std::get_if<IpPort>(&vs.key); ip && ip->port && rs.port && *rs.port != ip->port &&
+                                                       method != ForwardingMethod::Nat)
+            error(*d.rs_toks[i], "real_server " + rs.addr.str() + " port " + std::to_string(*rs.port) + " differs from port " +
+                                     std::to_string(ip->port) + " of " + ctx + ", which " + (method == ForwardingMethod::Dr ? "DR" : "TUN") +
+                                     " cannot translate");
         if (needs_port && !rs.port && method == ForwardingMethod::Nat)
             error(*d.rs_toks[i], "real_server " + rs.addr.str() + " has no port, which NAT needs, in " + ctx);
         if (rs.addr.family() != vs.family && method != ForwardingMethod::Tun)

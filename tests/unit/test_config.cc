@@ -350,7 +350,10 @@ const ErrorCase kErrorCases[] = {
     {"vrrp_script chk {\n interval 1\n}\n", "t.conf:1: vrrp_script chk has no script"},
     {"vrrp_script chk {\n script /bin/true\n weight 300\n}\n", "t.conf:3: weight 300 out of range (-253-253) in vrrp_script chk"},
     {"vrrp_script chk {\n script /bin/true\n fall 0\n}\n", "t.conf:3: fall 0 out of range (1-1000)"},
+    {INST_HEAD " virtual_router_id 1\n priority 255\n nopreempt\n" INST_VIP "}\n", "t.conf:1: nopreempt cannot apply to priority 255"},
     // virtual_server
+    {"virtual_server 192.168.10.1 80 {\n lb_kind DR\n real_server 192.168.10.2 8080 {\n }\n}\n",
+     "t.conf:3: real_server 192.168.10.2 port 8080 differs from port 80 of virtual_server 192.168.10.1 80, which DR cannot translate"},
     {"virtual_server 192.168.10.1 {\n}\n", "t.conf:1: virtual_server takes 'ADDR PORT', 'fwmark N' or 'group NAME'"},
     {"virtual_server 192.168.10.1 70000 {\n}\n", "t.conf:1: virtual_server 70000 out of range (0-65535)"},
     {"virtual_server 192.168.10.999 80 {\n}\n", "t.conf:1: virtual_server '192.168.10.999' is not a valid IP address"},
@@ -419,12 +422,24 @@ void test_all_errors_collected(void**) {
     assert_int_equal(x.errors[1].where.line, 14);  // priority 0
 }
 
-void test_missing_interface_is_warning(void**) {
+void test_warnings(void**) {
     auto r = load_text("vrrp_instance VI_1 {\n interface vigil-nx0\n virtual_router_id 1\n" INST_VIP "}\n", "t.conf");
     assert_true(r.ok());
     assert_int_equal(r.warnings.size(), 1);
     assert_string_equal(r.warnings[0].str().c_str(),
                         "t.conf:1: interface vigil-nx0 does not exist on this machine (vrrp_instance VI_1 stays in FAULT until it appears)");
+
+    auto sh = load_text("virtual_server 192.168.10.1 80 {\n lb_algo rr\n sh-port\n}\n", "t.conf");
+    assert_true(sh.ok());
+    assert_int_equal(sh.warnings.size(), 1);
+    assert_string_equal(sh.warnings[0].str().c_str(),
+                        "t.conf:1: sh-port only applies to the sh scheduler, not rr, in virtual_server 192.168.10.1 80");
+    auto pass = load_text(INST_HEAD " virtual_router_id 1\n authentication {\n auth_type PASS\n auth_pass 123456789\n }\n" INST_VIP "}\n",
+                          "t.conf");
+    assert_true(pass.ok());
+    assert_string_equal(pass.config->vrrp_instances[0].auth_pass.c_str(), "12345678");
+    assert_int_equal(pass.warnings.size(), 1);
+    assert_int_equal(pass.warnings[0].where.line, 6);
 }
 
 void test_comments_quotes_continuation(void**) {
@@ -602,7 +617,7 @@ int main() {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_all_errors_collected),
-        cmocka_unit_test(test_missing_interface_is_warning),
+        cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_comments_quotes_continuation),
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_etc_examples),
