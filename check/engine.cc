@@ -48,7 +48,8 @@ CheckEngine::CheckEngine(ev::Loop* loop, ProbeFactory& probes, HealthChanged on_
       batch_timer_(loop, [this] {
           ++stats_.batches;
           if (on_health_changed_) on_health_changed_();
-      }) {}
+      }),
+      reaper_(loop, [this] { finished_probes_.clear(); }) {}
 
 CheckEngine::~CheckEngine() = default;
 
@@ -156,9 +157,12 @@ void CheckEngine::on_due(CheckerRun& run) {
 }
 
 void CheckEngine::on_result(CheckerRun& run, const ProbeResult& result, const std::string& reason) {
-    // Probes move their callback out before calling it and touch nothing after,
-    // so the finished probe can be released from inside its own callback.
-    std::unique_ptr<Probe> finished = std::move(run.probe);
+    // We are inside the probe's own callback (its watcher's std::function is
+    // on the stack): park it, and let the reaper free it from the loop.
+    if (run.probe) {
+        finished_probes_.push_back(std::move(run.probe));
+        if (!reaper_.active()) reaper_.start(std::chrono::nanoseconds{0});
+    }
     if (!result.ok) ++stats_.probes_failed;
     Verdict v = run.health.on_result(result);
     if (!result.ok && (v.retrying || v.changed)) {

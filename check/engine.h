@@ -103,6 +103,8 @@ private:
     HealthChanged on_health_changed_;
     std::chrono::milliseconds coalesce_;
     ev::Timer batch_timer_;
+    std::vector<std::unique_ptr<Probe>> finished_probes_;
+    ev::Timer reaper_;
     std::shared_ptr<const config::Config> cfg_;
     std::map<CheckerKey, std::unique_ptr<CheckerRun>> checkers_;
     std::map<RealServerKey, std::unique_ptr<ServerRun>> servers_;

@@ -57,6 +57,8 @@ Judgement judge_http(const config::HttpUrl& url, const HttpOutcome& o) {
     // An aborted body (size bound) is not a transfer failure when no digest is
     // wanted: the status line is what is being checked.
     bool body_cut = o.body_overflowed;
+    if (body_cut && !url.digest.empty())
+        return {false, "body larger than " + std::to_string(kMaxHttpBodyBytes) + " bytes, digest not computed"};
     if (!o.transfer_ok && !(body_cut && o.status != 0 && url.digest.empty()))
         return {false, o.error.empty() ? "transfer failed" : o.error};
     if (o.status == 0) return {false, "no HTTP status line"};
@@ -67,7 +69,6 @@ Judgement judge_http(const config::HttpUrl& url, const HttpOutcome& o) {
         return {false, "status " + std::to_string(o.status) + ", expected 2xx"};
     }
     if (!url.digest.empty()) {
-        if (body_cut) return {false, "body larger than " + std::to_string(kMaxHttpBodyBytes) + " bytes, digest not computed"};
         if (!hex_equal_nocase(o.body_md5, url.digest))
             return {false, "digest " + o.body_md5 + ", expected " + url.digest};
     }

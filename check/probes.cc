@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "check/evaluate.h"
 #include "check/probe.h"
@@ -120,6 +121,7 @@ public:
     }
     ~CurlMulti() {
         sockets_.clear();
+        retired_.clear();
         curl_multi_cleanup(multi_);
     }
     void add(CURL* easy) {
@@ -132,7 +134,14 @@ private:
     static int socket_cb(CURL*, curl_socket_t s, int what, void* userp, void*) {
         auto* self = static_cast<CurlMulti*>(userp);
         if (what == CURL_POLL_REMOVE) {
-            self->sockets_.erase(s);
+            // Possibly called from this very socket's watcher callback (a
+            // transfer finishing): stop it now, free it on the next event.
+            auto it = self->sockets_.find(s);
+            if (it != self->sockets_.end()) {
+                it->second->stop();
+                self->retired_.push_back(std::move(it->second));
+                self->sockets_.erase(it);
+            }
             self->socket_events_.erase(s);
             return 0;
         }
@@ -154,12 +163,14 @@ private:
         return 0;
     }
     void on_socket(curl_socket_t s, int revents) {
+        retired_.clear();
         int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
         int running = 0;
         curl_multi_socket_action(multi_, s, flags, &running);
         drain();
     }
     void on_timeout() {
+        retired_.clear();
         int running = 0;
         curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
         drain();
@@ -171,6 +182,7 @@ private:
     ev::Timer timer_;
     std::map<curl_socket_t, std::unique_ptr<ev::Io>> sockets_;
     std::map<curl_socket_t, int> socket_events_;
+    std::vector<std::unique_ptr<ev::Io>> retired_;
 };
 
 // HTTP_GET / SSL_GET: each url block in turn on a fresh connection; all must

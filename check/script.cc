@@ -118,7 +118,11 @@ bool NotifyRunner::run(const ScriptSpec& spec) {
         else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             VLOG_INFO("notify script '%s' ended with status %d", cmd.c_str(),
                       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        running_.erase(id);
+        auto it = running_.find(id);
+        if (it == running_.end()) return;
+        finished_.push_back(std::move(it->second));
+        running_.erase(it);
+        if (!reaper_.active()) reaper_.start(std::chrono::nanoseconds{0});
     });
     if (!script) return false;
     running_.emplace(id, std::move(script));

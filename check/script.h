@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "daemon/ev.h"
 
@@ -53,7 +54,8 @@ private:
 // flapping pool must not fork-bomb the director) and how long each may run.
 class NotifyRunner {
 public:
-    explicit NotifyRunner(ev::Loop* loop, size_t max_running = 32) : loop_(loop), max_running_(max_running) {}
+    explicit NotifyRunner(ev::Loop* loop, size_t max_running = 32)
+        : loop_(loop), max_running_(max_running), reaper_(loop, [this] { finished_.clear(); }) {}
     // False (and logged) when too many are already running.
     bool run(const ScriptSpec& spec);
     size_t running() const { return running_.size(); }
@@ -65,6 +67,9 @@ private:
     uint64_t next_id_ = 0;
     uint64_t dropped_ = 0;
     std::map<uint64_t, std::unique_ptr<RunningScript>> running_;
+    // A script ends inside its own watcher's callback: freed from the loop later.
+    std::vector<std::unique_ptr<RunningScript>> finished_;
+    ev::Timer reaper_;
 };
 
 }  // namespace vigil::check
