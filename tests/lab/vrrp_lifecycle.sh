@@ -1,0 +1,64 @@
+#!/bin/bash
+# The vrrp child's life: an instance whose interface does not exist yet waits
+# in FAULT and starts when the interface appears; a crash of the vrrp child
+# alone (core alive) causes no transition on the wire (core restarts it and
+# it resumes as MASTER before the peer's Master_Down_Interval runs out); a
+# reload (SIGHUP) that adds an instance leaves the existing one untouched.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lab/vrrp_lib.sh"
+lab_init
+require_cmd setsid
+
+VIP=10.78.0.100
+VIP2=10.77.0.102
+inst() {  # inst NAME IF VRID PRIORITY VIP
+    cat <<EOF
+vrrp_instance $1 {
+    state BACKUP
+    interface $2
+    virtual_router_id $3
+    priority $4
+    version 3
+    advert_int 0.1
+    virtual_ipaddress {
+        $5/24
+    }
+}
+EOF
+}
+lab_switch
+vrrp_node a 1; vrrp_node b 2
+vrrp_second_if b 2
+inst VI_1 eth1 51 150 $VIP >"$T_DIR/a.conf"
+inst VI_1 eth1 51 100 $VIP >"$T_DIR/b.conf"
+pb=$(start_vigil b "$T_DIR/b.conf")
+check "b alone is master on eth1" wait_until 3 has_addr b eth1 $VIP
+pa=$(start_vigil a "$T_DIR/a.conf")
+check "a's VI_1 waits: eth1 does not exist" wait_until 3 log_has a "interface eth1 does not exist; waiting in FAULT"
+check "core knows VI_1 is in FAULT" wait_until 2 log_has a "VI_1: .*FAULT"
+vrrp_second_if a 1
+check "eth1 appears: a starts VI_1 and preempts" wait_until 4 has_addr a eth1 $VIP
+wait_until 2 bash -c "! ip -n $(ns b) -o addr show dev eth1 | grep -q $VIP"
+
+# Crash of the vrrp child alone.
+b_masters=$(grep -c "Backup -> Master" "$T_DIR/b.log")
+vrrp_pid=$(ps -o pid=,args= --ppid "$pa" | awk '/vrrp/ {print $1}')
+check "found a's vrrp child ($vrrp_pid)" test -n "$vrrp_pid"
+kill -KILL "$vrrp_pid"
+check "core restarted the vrrp child" wait_until 3 log_has a "started vrrp child"
+check "the new child resumed as Master" wait_until 3 log_has a "resuming as Master"
+sleep 1
+check "b never became master: zero transitions on the wire" \
+    test "$(grep -c 'Backup -> Master' "$T_DIR/b.log")" = "$b_masters"
+check "a still holds the VIP" has_addr a eth1 $VIP
+
+# Reload adding an instance: VI_1 keeps state, VIP and timers.
+{ inst VI_1 eth1 51 150 $VIP; inst VI_2 eth0 52 150 $VIP2; } >"$T_DIR/a.conf"
+n_before=$(grep -c "VI_1/vrid 51/v4: .* -> " "$T_DIR/a.log")
+kill -HUP "$pa"
+check "reload: VI_2 starts and becomes master" wait_until 4 has_addr a eth0 $VIP2
+sleep 0.5
+check "reload: VI_1 made no transition" test "$(grep -c "VI_1/vrid 51/v4: .* -> " "$T_DIR/a.log")" = "$n_before"
+check "reload: b still never became master" test "$(grep -c 'Backup -> Master' "$T_DIR/b.log")" = "$b_masters"
+check "reload: a still holds VI_1's VIP" has_addr a eth1 $VIP
+lab_done
