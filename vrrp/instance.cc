@@ -203,8 +203,9 @@ void Instance::start_from_initialize(Reason why, TimePoint now, std::vector<Acti
     preempt_allowed_after_ = now + params_.preempt_delay;
     master_adver_interval_ = params_.advert_int;
     if (params_.priority == kPriorityOwner) {
-        // RFC 5798 6.4.1: the address owner goes to Master at once.
-        become_master(Reason::PriorityOwner, out);
+        // RFC 5798 6.4.1: the address owner goes to Master at once (after a
+        // fault too: nobody can out-prioritize it, waiting only delays).
+        become_master(why == Reason::Startup ? Reason::PriorityOwner : why, out);
         return;
     }
     const ProtocolTimers t = timers();
