@@ -29,7 +29,8 @@ mkdir -p "$T_DIR/www" "$T_DIR/run"
 printf 'hello\n' >"$T_DIR/www/index.html"   # MD5 b1946ac92492d2347c6235b4d2611184
 echo 0 >"$T_DIR/misc_exit"
 
-TCP_PID=$(start_bg be1 "$T_DIR/tcp.log" socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:true)
+# start_bg in $(...) runs in a subshell: record the PID for cleanup here.
+TCP_PID=$(start_bg be1 "$T_DIR/tcp.log" socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:true); T_PIDS+=("$TCP_PID")
 start_bg be2 "$T_DIR/http.log" python3 -m http.server 8081 --bind 10.77.5.12 --directory "$T_DIR/www" >/dev/null
 start_bg be2 "$T_DIR/hang.log" socat TCP-LISTEN:8082,reuseaddr,fork SYSTEM:"sleep 30" >/dev/null
 
@@ -40,7 +41,7 @@ cat >"$T_DIR/vigil.conf" <<CONF
 virtual_server 10.77.5.100 80 {
     delay_loop 1
     lb_algo rr
-    lb_kind DR
+    lb_kind NAT
     protocol TCP
     real_server 10.77.5.11 8080 {
         weight 1
@@ -54,7 +55,7 @@ virtual_server 10.77.5.100 80 {
 virtual_server 10.77.5.101 80 {
     delay_loop 1
     lb_algo rr
-    lb_kind DR
+    lb_kind NAT
     protocol TCP
     real_server 10.77.5.12 8081 {
         HTTP_GET {
@@ -109,7 +110,7 @@ CONF
     echo "config rejected:"; cat "$T_DIR/config-test.log"; exit 1; }
 
 STATE="$T_DIR/run/check.state"
-start_bg dir "$T_DIR/vigild.log" "$VIGILD" -n -l -D -f "$T_DIR/vigil.conf" --runtime-dir "$T_DIR/run" >/dev/null
+VIGILD_PID=$(start_bg dir "$T_DIR/vigild.log" "$VIGILD" -n -l -D -f "$T_DIR/vigil.conf" --runtime-dir "$T_DIR/run"); T_PIDS+=("$VIGILD_PID")
 
 state_is() { grep -qx "rs $1 $2 $3" "$STATE" 2>/dev/null; }
 dest_weight_is() { grep -qx "dest TCP $1 $2 $3" "$STATE" 2>/dev/null; }
@@ -154,6 +155,31 @@ echo 12 >"$T_DIR/misc_exit"
 check "misc_dynamic exit 12 sets weight 10" wait_until 3 dest_weight_is 10.77.5.101:80 10.77.5.14:80 10
 echo 1 >"$T_DIR/misc_exit"
 check "MISC_CHECK exit 1: DOWN" wait_until 3 state_is 10.77.5.101:80 10.77.5.14:80 DOWN
+
+# Reload: the TCP server's weight changes (its checker does not), one real
+# server is added. Unchanged checkers keep their state: the black-holed server
+# is still DOWN at once (a restarted checker would start UP again).
+sed -i 's/^        weight 1$/        weight 5/' "$T_DIR/vigil.conf"
+cat >>"$T_DIR/vigil.conf" <<CONF
+virtual_server 10.77.5.102 80 {
+    delay_loop 1
+    lb_kind NAT
+    real_server 10.77.5.11 8080 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+CONF
+transitions_before=$(grep -c "real server .* \(UP\|DOWN\)" "$T_DIR/vigild.log")
+kill -HUP "$VIGILD_PID"
+check "reload keeps unchanged checkers" wait_until 3 grep -q "checkers: 6 kept, 1 started, 0 removed" "$T_DIR/vigild.log"
+check "new weight in the desired table" wait_until 2 dest_weight_is 10.77.5.100:80 10.77.5.11:8080 5
+check "black-holed server still DOWN after reload" state_is 10.77.5.101:80 10.77.5.13:80 DOWN
+check "added virtual server checked" wait_until 2 state_is 10.77.5.102:80 10.77.5.11:8080 UP
+sleep 0.5
+transitions_after=$(grep -c "real server .* \(UP\|DOWN\)" "$T_DIR/vigild.log")
+check "no health transition caused by the reload" test "$transitions_before" -eq "$transitions_after"
 
 check "health transitions logged" grep -q "real server 10.77.5.11:8080 DOWN" "$T_DIR/vigild.log"
 check "no check child crash" bash -c "! grep -qi 'check.*\\(died\\|crash\\|signal\\)' '$T_DIR/vigild.log'"
