@@ -43,8 +43,12 @@ virtual_server 10.77.5.100 80 {
     lb_algo rr
     lb_kind NAT
     protocol TCP
+    quorum_down "echo lost >> $T_DIR/quorum.log"
+    quorum_up "echo gained >> $T_DIR/quorum.log"
     real_server 10.77.5.11 8080 {
         weight 1
+        notify_down "echo down >> $T_DIR/notify.log"
+        notify_up "echo up >> $T_DIR/notify.log"
         TCP_CHECK {
             connect_timeout 1
             retry 2
@@ -149,6 +153,9 @@ t_up=$(( $(now_ms) - t0 ))
 echo "# TCP listener back -> UP after ${t_up} ms (bound: delay_loop 1000 ms + slack)"
 check "TCP server back UP within one delay_loop (${t_up} ms <= 1600)" test "$t_up" -le 1600
 check "UP server back in the desired table, weight 1" dest_weight_is 10.77.5.100:80 10.77.5.11:8080 1
+
+check "notify_down then notify_up ran" wait_until 2 bash -c "[ \"\$(tr '\n' ' ' < '$T_DIR/notify.log')\" = 'down up ' ]"
+check "quorum_down then quorum_up ran" wait_until 2 bash -c "[ \"\$(tr '\n' ' ' < '$T_DIR/quorum.log')\" = 'lost gained ' ]"
 
 # misc_dynamic: exit 12 -> weight 10; exit 1 -> DOWN.
 echo 12 >"$T_DIR/misc_exit"
