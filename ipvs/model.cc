@@ -86,6 +86,25 @@ std::string Change::str() const {
     return s;
 }
 
+namespace {
+
+// The kernel turns the forwarding method of a destination that is one of its
+// own addresses into LOCALNODE, whatever was asked (ip_vs_ctl.c,
+// __ip_vs_update_dest): asking again would be an edit on every reconcile.
+bool same_dest(const DestAttrs& want, const DestAttrs& have) {
+    if (have.forward == Forward::Local && want.forward != Forward::Local) {
+        DestAttrs w = want;
+        w.forward = Forward::Local;
+        w.tun_type = have.tun_type;
+        w.tun_port = have.tun_port;
+        w.tun_flags = have.tun_flags;
+        return w == have;
+    }
+    return want == have;
+}
+
+}  // namespace
+
 std::vector<Change> diff(const Table& desired, const Table& actual, const OwnedSet& owned) {
     // Four buckets, concatenated at the end: see the ordering contract in model.h.
     std::vector<Change> del_dests, del_services, services, dests;
@@ -120,7 +139,7 @@ std::vector<Change> diff(const Table& desired, const Table& actual, const OwnedS
                 del_dests.push_back({ChangeKind::DelDest, key, {}, hi->first, {}});
                 ++hi;
             } else {
-                if (!(wi->second == hi->second))
+                if (!same_dest(wi->second, hi->second))
                     dests.push_back({ChangeKind::EditDest, key, {}, wi->first, wi->second});
                 ++wi;
                 ++hi;

@@ -140,6 +140,8 @@ struct Change {
 // either table says about them.
 //  - Unchanged: no changes.
 //  - Weight / threshold / forwarding change: one EditDest (never delete + add).
+//    A destination the kernel reports as Local (one of the director's own
+//    addresses: the kernel forces LOCALNODE) matches any forwarding method.
 //  - Scheduler / flags / timeout / netmask / pe change: one EditService.
 //  - Order: deletes of destinations, then deletes of services, then service
 //    adds and edits, then destination adds and edits; so a destination moved

@@ -73,6 +73,16 @@ void forwarding_and_threshold_change_is_one_edit(void**) {
     assert_int_equal(static_cast<int>(changes[0].kind), static_cast<int>(ChangeKind::EditDest));
 }
 
+void local_destination_is_not_re_edited(void**) {
+    // The kernel reports a real server on a local address as LOCALNODE.
+    Table have = sample();
+    have[web()].dests[{ip("10.0.1.1"), 80}].forward = Forward::Local;
+    assert_int_equal(diff(sample(), have, owned_sample()).size(), 0);
+    // A real difference on it still shows.
+    have[web()].dests[{ip("10.0.1.1"), 80}].weight = 9;
+    assert_int_equal(diff(sample(), have, owned_sample()).size(), 1);
+}
+
 void scheduler_change_is_one_service_edit(void**) {
     Table want = sample();
     want[web()].attrs.scheduler = "mh";
@@ -265,6 +275,7 @@ int main() {
         cmocka_unit_test(unchanged_table_gives_no_changes),
         cmocka_unit_test(weight_change_is_one_edit),
         cmocka_unit_test(forwarding_and_threshold_change_is_one_edit),
+        cmocka_unit_test(local_destination_is_not_re_edited),
         cmocka_unit_test(scheduler_change_is_one_service_edit),
         cmocka_unit_test(persistence_change_is_one_service_edit),
         cmocka_unit_test(kernel_bookkeeping_is_not_a_change),
