@@ -30,7 +30,13 @@ std::vector<GroupCommand> SyncGroup::fault_commands_if_changed()
     group_fault_ = fault_now;
     // Every member, the faulty one included: its group flag keeps it in
     // Fault until the whole group clears, so members leave Fault together.
-    for (size_t i = 0; i < members_.size(); ++i) out.push_back({i, SyncGroupFaultChanged{fault_now}});
+    // Without the instances (size-only constructor) the group learns that a
+    // fault cleared only from the member's own Fault -> Backup transition, so
+    // a member with a fault of its own must not be held by the group flag.
+    for (size_t i = 0; i < members_.size(); ++i) {
+        if (fault_now && !members_[i] && own_fault_[i]) continue;
+        out.push_back({i, SyncGroupFaultChanged{fault_now}});
+    }
     return out;
 }
 

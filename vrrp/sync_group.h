@@ -45,8 +45,9 @@ public:
     // the transitions fed to on_transition() alone. Works for every case
     // except one: a member already in group fault whose own interface or
     // tracking then fails makes no transition, so the group cannot see it
-    // and may clear the fault too early. Prefer the constructor above with
-    // after_event().
+    // and may clear the fault too early. A member with a fault of its own is
+    // then not held by the group flag (it leaves Fault first; its transition
+    // clears the group). Prefer the constructor above with after_event().
     SyncGroup(std::string name, size_t member_count);
 
     // `actions` are what members[member].handle() just returned.
