@@ -168,8 +168,17 @@ NetlinkIpvsKernel::NetlinkIpvsKernel(mnl_socket* sock, uint16_t family_id)
 
 NetlinkIpvsKernel::~NetlinkIpvsKernel() { mnl_socket_close(sock_); }
 
+void NetlinkIpvsKernel::drain() {
+    // Late replies to an earlier request that timed out would otherwise be
+    // read as replies to the next one (and fail its sequence check).
+    const int fd = mnl_socket_get_fd(sock_);
+    for (int i = 0; i < 1024; ++i)
+        if (recv(fd, buf_.data(), buf_.size(), MSG_DONTWAIT) < 0 && errno != ENOBUFS) break;
+}
+
 bool NetlinkIpvsKernel::request(void* msg, size_t len, uint32_t seq,
                                 const std::function<bool(const nlmsghdr*)>& on_reply, std::string& error) {
+    drain();
     if (mnl_socket_sendto(sock_, msg, len) < 0) {
         error = std::string("send: ") + strerror(errno);
         return false;
@@ -278,6 +287,7 @@ ApplyResult NetlinkIpvsKernel::apply(const std::vector<Change>& changes) {
     const size_t room = std::max(batch_bytes_, genl::kMaxChangeMessage);
     std::vector<char> batch(room);
     const unsigned portid = mnl_socket_get_portid(sock_);
+    drain();
 
     size_t next = 0;
     while (next < changes.size()) {

@@ -72,6 +72,7 @@ private:
     // One request, replies until DONE / the ack; each reply goes to `on_reply`.
     bool request(void* msg, size_t len, uint32_t seq, const std::function<bool(const nlmsghdr*)>& on_reply,
                  std::string& error);
+    void drain();
     bool dump_dests(const ServiceKey& key, Service& into);
     std::optional<Table> dump_services(const OwnedSet* only);
 

@@ -48,6 +48,7 @@ OwnedSet IpvsReconciler::owned_all() const {
 
 bool IpvsReconciler::start(bool lvs_flush) {
     if (!kernel_ || !lvs_flush) return kernel_ != nullptr;
+    known_.reset();
     VLOG_NOTICE("ipvs: lvs_flush: flushing the whole IPVS table");
     return kernel_->flush();
 }
@@ -72,6 +73,7 @@ ReconcileStats IpvsReconciler::reconcile() {
     ++totals_.reconciles;
     const OwnedSet owned = owned_all();
     size_t failure_lines = 0;
+    bool unsettled = true;  // until a round ends with nothing left to re-read
     for (int round = 0; round < kMaxRounds; ++round) {
         ++stats.rounds;
         auto actual = kernel_->dump(owned);
@@ -81,7 +83,10 @@ ReconcileStats IpvsReconciler::reconcile() {
         }
         auto changes = diff(desired_, *actual, owned);
         stats.changes += changes.size();
-        if (changes.empty()) break;
+        if (changes.empty()) {
+            unsettled = false;
+            break;
+        }
         ApplyResult res = kernel_->apply(changes);
         stats.messages += res.messages;
         stats.sendmsg_calls += res.sendmsg_calls;
@@ -97,21 +102,59 @@ ReconcileStats IpvsReconciler::reconcile() {
             if (failure_lines++ < kMaxFailureLines)
                 VLOG_ERR("ipvs: %s: %s", f.change.str().c_str(), strerror(f.error));
         }
-        if (!reread) break;
+        if (!reread) {
+            unsettled = false;
+            break;
+        }
     }
     if (failure_lines > kMaxFailureLines)
         VLOG_ERR("ipvs: ... and %zu more refused rules", failure_lines - kMaxFailureLines);
-    if (!stats.dump_failed && stats.failures == 0) {
-        // Whatever an old config declared is gone from the kernel now.
+    if (!stats.dump_failed && stats.failures == 0 && !unsettled) {
+        // Whatever an old config declared is gone from the kernel now, and
+        // the kernel holds exactly what we want.
         previously_owned_.clear();
+        known_ = desired_;
+    } else {
+        known_.reset();
     }
     report("reconcile", stats);
+    return stats;
+}
+
+ReconcileStats IpvsReconciler::update() {
+    if (!kernel_ || !known_) return reconcile();
+    ReconcileStats stats;
+    ++totals_.reconciles;
+    stats.rounds = 1;
+    auto changes = diff(desired_, *known_, owned_all());
+    stats.changes = changes.size();
+    if (changes.empty()) return stats;  // nothing to say: no log line per no-op
+    ApplyResult res = kernel_->apply(changes);
+    stats.messages = res.messages;
+    stats.sendmsg_calls = res.sendmsg_calls;
+    if (res.resync_needed || !res.failures.empty()) {
+        // Someone else changed the table, or the kernel refused something:
+        // what we believed is wrong. Read it back and do it properly.
+        VLOG_INFO("ipvs: update: %zu of %zu changes not applied cleanly; re-reading the table",
+                  res.failures.size(), changes.size());
+        known_.reset();
+        report("update", stats);
+        ReconcileStats full = reconcile();
+        full.messages += stats.messages;
+        full.sendmsg_calls += stats.sendmsg_calls;
+        full.rounds += 1;
+        return full;
+    }
+    previously_owned_.clear();
+    known_ = desired_;
+    report("update", stats);
     return stats;
 }
 
 ReconcileStats IpvsReconciler::stop(bool lvs_flush_on_stop) {
     ReconcileStats stats;
     if (!kernel_) return stats;
+    known_.reset();
     if (lvs_flush_on_stop) {
         VLOG_NOTICE("ipvs: lvs_flush_on_stop: flushing the whole IPVS table");
         stats.rounds = 1;

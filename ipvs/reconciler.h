@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ipvs/kernel.h"
@@ -56,7 +57,14 @@ public:
     // lvs_flush: at start, flush the whole table (keepalived's meaning: every
     // service, not only ours). Without it, matching services are adopted.
     bool start(bool lvs_flush);
+    // Full pass: dump our services, diff, apply. Restores anything changed by
+    // hand. For start, reload and a periodic sweep.
     ReconcileStats reconcile();
+    // Cheap pass for a health change: diff against the table as the last
+    // successful pass left it, without reading the kernel (a dump of 10,000
+    // destinations is 100+ round trips). Falls back to reconcile() when that
+    // state is unknown: first pass, or any failure / resync since.
+    ReconcileStats update();
     // At stop: lvs_flush_on_stop flushes the whole table; otherwise exactly
     // our services are deleted, in one batch.
     ReconcileStats stop(bool lvs_flush_on_stop);
@@ -72,6 +80,7 @@ private:
     Table desired_;
     OwnedSet owned_;
     OwnedSet previously_owned_;  // declared by an older config, not yet removed
+    std::optional<Table> known_; // our services as the kernel holds them, when certain
     ReconcilerTotals totals_;
     bool said_unavailable_ = false;
 };

@@ -268,6 +268,39 @@ void refused_rule_is_counted_and_others_apply(void**) {
     assert_int_equal(r.kernel->table.size(), 2 + 1);
 }
 
+void update_uses_the_known_table_without_dumping(void**) {
+    Rig r;
+    r.rec.update();  // first pass: nothing known, so a full reconcile
+    assert_int_equal(r.kernel->dumps, 1);
+    Table want = desired_table();
+    want.begin()->second.dests.begin()->second.weight = 0;  // a check failed, inhibit
+    r.rec.set_desired(want, keys_of(want));
+    auto s = r.rec.update();
+    assert_int_equal(s.messages, 1);
+    assert_int_equal(r.kernel->dumps, 1);  // no re-read for a health change
+    assert_int_equal(r.kernel->table.begin()->second.dests.begin()->second.weight, 0);
+    s = r.rec.update();  // nothing changed: nothing written
+    assert_int_equal(s.messages, 0);
+    assert_int_equal(r.kernel->dumps, 1);
+}
+
+void update_falls_back_when_the_table_changed_under_it(void**) {
+    Rig r;
+    r.rec.reconcile();
+    // An operator deletes one of our services by hand; then a health change
+    // on it: the edit fails (ESRCH), and the full pass restores everything.
+    r.kernel->table.erase(r.kernel->table.begin());
+    Table want = desired_table();
+    want.begin()->second.dests.begin()->second.weight = 9;
+    r.rec.set_desired(want, keys_of(want));
+    auto s = r.rec.update();
+    assert_int_equal(r.kernel->dumps, 2);
+    assert_int_equal(s.messages, 1 + 1 + 4);  // the failed edit, then service + 4 dests
+    Table without_foreign = r.kernel->table;
+    without_foreign.erase(foreign_key());
+    assert_true(without_foreign == want);
+}
+
 void unavailable_ipvs_is_a_noop(void**) {
     IpvsReconciler rec(nullptr);
     rec.set_desired(desired_table(), keys_of(desired_table()));
@@ -293,6 +326,8 @@ int main() {
         cmocka_unit_test(concurrent_add_is_reconciled_not_fatal),
         cmocka_unit_test(lost_ack_triggers_reread),
         cmocka_unit_test(refused_rule_is_counted_and_others_apply),
+        cmocka_unit_test(update_uses_the_known_table_without_dumping),
+        cmocka_unit_test(update_falls_back_when_the_table_changed_under_it),
         cmocka_unit_test(unavailable_ipvs_is_a_noop),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
