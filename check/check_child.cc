@@ -9,6 +9,10 @@
 // Health is also written to <runtime_dir>/check.state after every batch (one
 // "rs <vs> <rs> UP|DOWN", "quorum <vs> UP|DOWN" and "dest <service> <dest>
 // <weight>" line each), so it can be observed on a host without ip_vs.
+// SIGUSR1 writes counters to <runtime_dir>/check.stats (probes started,
+// failed, late by more than 10 ms, the worst lateness since the previous
+// dump, batches, and the reconciler's totals).
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -44,7 +48,8 @@ public:
           probes_(check::make_real_probes(loop)),
           notify_(loop),
           reconciler_(ipvs::IpvsReconciler::open_netlink()),
-          stop_timer_(loop, [this] { finish_stop(); }) {
+          stop_timer_(loop, [this] { finish_stop(); }),
+          sigusr1_(loop, SIGUSR1, [this] { write_stats(); }) {
         if (!reconciler_.available())
             VLOG_WARN("IPVS unavailable: checks run, the desired table is only written to %s", state_path().c_str());
         engine_ = std::make_unique<check::CheckEngine>(loop, *probes_, [this] { reconcile("health change"); });
@@ -126,6 +131,31 @@ private:
         std::rename(tmp.c_str(), path.c_str());
     }
 
+    void write_stats() {
+        std::string out;
+        if (engine_) {
+            const check::EngineStats& st = engine_->stats();
+            char line[512];
+            snprintf(line, sizeof(line),
+                     "check_checkers %zu\ncheck_probes_started %llu\ncheck_probes_failed %llu\n"
+                     "check_probes_late %llu\ncheck_max_lateness_ms %.3f\ncheck_server_transitions %llu\n"
+                     "check_batches %llu\n",
+                     engine_->checker_count(), static_cast<unsigned long long>(st.probes_started),
+                     static_cast<unsigned long long>(st.probes_failed), static_cast<unsigned long long>(st.probes_late),
+                     st.max_lateness_s * 1000.0, static_cast<unsigned long long>(st.server_transitions),
+                     static_cast<unsigned long long>(st.batches));
+            out += line;
+            engine_->reset_max_lateness();
+        }
+        out += reconciler_.stats_text();
+        std::string path = (ctx_.runtime_dir.empty() ? std::string("/run/vigil") : ctx_.runtime_dir) + "/check.stats";
+        std::string tmp = path + ".tmp";
+        std::ofstream f(tmp, std::ios::trunc);
+        f << out;
+        f.close();
+        if (f) std::rename(tmp.c_str(), path.c_str());
+    }
+
     void run_notify(const std::string& command) {
         if (command.empty()) return;
         check::ScriptSpec spec;
@@ -174,6 +204,7 @@ private:
     bool stopping_ = false;
     double stop_deadline_ = 0;
     ev::Timer stop_timer_;
+    ev::Signal sigusr1_;
 };
 
 }  // namespace

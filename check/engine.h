@@ -45,7 +45,7 @@ struct EngineStats {
     uint64_t probes_started = 0;
     uint64_t probes_failed = 0;
     uint64_t probes_late = 0;        // started more than kLateThreshold after due
-    double max_lateness_s = 0;
+    double max_lateness_s = 0;       // worst since start or reset_max_lateness()
     uint64_t server_transitions = 0;
     uint64_t batches = 0;            // on_health_changed calls
 };
@@ -84,6 +84,8 @@ public:
 
     size_t checker_count() const { return checkers_.size(); }
     const EngineStats& stats() const { return stats_; }
+    // max_lateness_s then covers the time since this call (stats dumps do it).
+    void reset_max_lateness() { stats_.max_lateness_s = 0; }
     // One line per real server: "<vs> <rs> UP|DOWN", in config order.
     std::string describe() const;
 

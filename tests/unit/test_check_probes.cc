@@ -314,6 +314,33 @@ void test_misc(void**) {
     assert_false(run_probe(t).result.ok);
 }
 
+void test_notify_runner_bounded(void**) {
+    ev::Loop* loop = ev_default_loop(0);
+    NotifyRunner runner(loop, 2);
+    ScriptSpec slow{"sleep 0.2", "", "", milliseconds{5000}};
+    assert_true(runner.run(slow));
+    assert_true(runner.run(slow));
+    assert_false(runner.run(slow));  // a third would exceed the bound
+    assert_int_equal(runner.dropped(), 1);
+    ScriptSpec hung{"sleep 30", "", "", milliseconds{100}};
+    ev::Timer tick(loop, [] {});
+    double start = ev_time();
+    while (runner.running() > 0 && ev_time() - start < 3.0) {
+        tick.start(milliseconds{5});
+        ev_run(loop, EVRUN_ONCE);
+    }
+    assert_int_equal(runner.running(), 0);
+    // A hung notify script is killed at its timeout.
+    assert_true(runner.run(hung));
+    start = ev_time();
+    while (runner.running() > 0 && ev_time() - start < 3.0) {
+        tick.start(milliseconds{5});
+        ev_run(loop, EVRUN_ONCE);
+    }
+    assert_int_equal(runner.running(), 0);
+    assert_true(ev_time() - start < 1.0);
+}
+
 }  // namespace
 
 int main() {
@@ -325,6 +352,7 @@ int main() {
         cmocka_unit_test(test_http_all_urls_must_pass),
         cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_misc),
+        cmocka_unit_test(test_notify_runner_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
