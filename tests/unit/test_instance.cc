@@ -373,9 +373,14 @@ void test_from_config(void**)
     cfg.preempt_delay = seconds{30};
     cfg.auth_type = config::AuthType::Pass;
     cfg.auth_pass = "longerthan8";
-    cfg.vips.push_back({*IpPrefix::parse("10.1.0.1/24")});
-    cfg.vips.push_back({*IpPrefix::parse("2001:db8::1/64")});
-    cfg.vips_excluded.push_back({*IpPrefix::parse("10.1.0.2/24")});
+    auto vip = [](const char* text) {
+        config::VirtualAddress v;
+        v.addr = *IpPrefix::parse(text);
+        return v;
+    };
+    cfg.vips.push_back(vip("10.1.0.1/24"));
+    cfg.vips.push_back(vip("2001:db8::1/64"));
+    cfg.vips_excluded.push_back(vip("10.1.0.2/24"));
     InstanceParams p = InstanceParams::from_config(cfg, ip("10.1.0.10"));
     assert_false(p.preempt);
     assert_true(p.preempt_delay == seconds{30});
