@@ -7,6 +7,7 @@
 #    stopped -> DOWN no earlier than the retries allow and within the bound
 #    the config implies; listener back -> UP within one delay_loop;
 #  - HTTP_GET with a matching digest stays UP, a wrong digest is DOWN;
+#  - SSL_GET against openssl s_server (self-signed, SNI from virtualhost);
 #  - a server that accepts but never answers HTTP is DOWN after the timeout;
 #  - a black-holed address (SYN-ACK dropped) times out, while the other checks
 #    keep their timing (the TCP bounds above are measured at the same time);
@@ -14,7 +15,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 lab_init
-require_cmd socat python3
+require_cmd socat python3 openssl
 [ -x "$VIGILD" ] || { echo "SKIP: $VIGILD not built"; exit 77; }
 
 lab_switch
@@ -32,10 +33,13 @@ echo 0 >"$T_DIR/misc_exit"
 # start_bg in $(...) runs in a subshell: record the PID for cleanup here.
 TCP_PID=$(start_bg be1 "$T_DIR/tcp.log" socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:true); T_PIDS+=("$TCP_PID")
 start_bg be2 "$T_DIR/http.log" python3 -m http.server 8081 --bind 10.77.5.12 --directory "$T_DIR/www" >/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=be2.test -days 1 \
+    -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" >/dev/null 2>&1
+start_bg be2 "$T_DIR/tls.log" openssl s_server -quiet -accept 8443 -www -cert "$T_DIR/cert.pem" -key "$T_DIR/key.pem" >/dev/null
 start_bg be2 "$T_DIR/hang.log" socat TCP-LISTEN:8082,reuseaddr,fork SYSTEM:"sleep 30" >/dev/null
 
 listening() { ip netns exec "$(ns "$1")" ss -ltnH "sport = :$2" | grep -q LISTEN; }
-check "backend listeners up" wait_until 5 bash -c "$(declare -f ns listening); T_ID=$T_ID; listening be1 8080 && listening be2 8081 && listening be2 8082"
+check "backend listeners up" wait_until 5 bash -c "$(declare -f ns listening); T_ID=$T_ID; listening be1 8080 && listening be2 8081 && listening be2 8082 && listening be2 8443"
 
 cat >"$T_DIR/vigil.conf" <<CONF
 virtual_server 10.77.5.100 80 {
@@ -92,6 +96,28 @@ virtual_server 10.77.5.101 80 {
             retry 0
         }
     }
+    real_server 10.77.5.12 8443 {
+        SSL_GET {
+            url {
+                path /
+                status_code 200
+            }
+            virtualhost be2.test
+            connect_timeout 1.5
+            retry 0
+        }
+    }
+    real_server 10.77.5.12 9443 {
+        SSL_GET {
+            url {
+                path /
+                status_code 404
+            }
+            connect_port 8443
+            connect_timeout 1.5
+            retry 0
+        }
+    }
     real_server 10.77.5.13 80 {
         TCP_CHECK {
             connect_timeout 1.5
@@ -124,6 +150,9 @@ check "TCP server starts UP" state_is 10.77.5.100:80 10.77.5.11:8080 UP
 check "HTTP server with the right digest UP" wait_until 4 state_is 10.77.5.101:80 10.77.5.12:8081 UP
 check "HTTP server with a wrong digest DOWN" wait_until 4 state_is 10.77.5.101:80 10.77.5.12:9081 DOWN
 check "... because of the digest" grep -q "9081 HTTP_GET failed: /index.html: digest b1946ac92492d2347c6235b4d2611184, expected 0" "$T_DIR/vigild.log"
+check "SSL_GET (TLS, SNI virtualhost) UP" state_is 10.77.5.101:80 10.77.5.12:8443 UP
+check "SSL_GET with the wrong status DOWN" wait_until 3 state_is 10.77.5.101:80 10.77.5.12:9443 DOWN
+check "... because of the status" grep -q "9443 SSL_GET failed: /: status 200, expected 404" "$T_DIR/vigild.log"
 check "MISC_CHECK exit 0: UP" state_is 10.77.5.101:80 10.77.5.14:80 UP
 
 # Let every checker run at least once (start-up jitter is up to one delay_loop).
@@ -180,7 +209,7 @@ virtual_server 10.77.5.102 80 {
 CONF
 transitions_before=$(grep -c "real server .* \(UP\|DOWN\)" "$T_DIR/vigild.log")
 kill -HUP "$VIGILD_PID"
-check "reload keeps unchanged checkers" wait_until 3 grep -q "checkers: 6 kept, 1 started, 0 removed" "$T_DIR/vigild.log"
+check "reload keeps unchanged checkers" wait_until 3 grep -q "checkers: 8 kept, 1 started, 0 removed" "$T_DIR/vigild.log"
 check "new weight in the desired table" wait_until 2 dest_weight_is 10.77.5.100:80 10.77.5.11:8080 5
 check "black-holed server still DOWN after reload" state_is 10.77.5.101:80 10.77.5.13:80 DOWN
 check "added virtual server checked" wait_until 2 state_is 10.77.5.102:80 10.77.5.11:8080 UP
