@@ -31,7 +31,7 @@ EOF
 
 lab_switch
 vrrp_node a 1; vrrp_node b 2; vrrp_node c 3
-conf a 150; conf b 120; conf c 100
+conf a 150; conf b 120; conf c 50
 
 cap=$(capture garp "arp")
 pa=$(start_vigil a "$T_DIR/a.conf")
@@ -54,7 +54,9 @@ check "b takes over after SIGKILL of a" wait_until 3 has_addr b eth0 $VIP
 t1=$(now_ms)
 # Master_Down_Interval for b = 3 * 0.1 + (256 - 120) * 0.1 / 256 = 0.353 s.
 check "takeover within 1 s (took $((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
-check "c stays backup" bash -c "! grep -q 'Backup -> Master' '$T_DIR/c.log'"
+# c (50) may also time out when the machine stalls both timers past their
+# 28 ms skew difference; the protocol then settles on b within one advert.
+check "b alone holds the VIP, c settles as backup" wait_until 1 only_holder $VIP b a b c
 stop_capture "$cap"
 n=$(tcpdump -r "$T_DIR/failover.pcap" -n 2>/dev/null | grep -cE "Request who-has $VIP (\(ff:ff:ff:ff:ff:ff\) )?tell $VIP")
 check "b announced the VIP with gratuitous ARP ($n)" test "$n" -ge 1

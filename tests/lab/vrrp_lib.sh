@@ -60,7 +60,7 @@ sock_stat() {
 # Prints the PID; stop it with stop_capture PID.
 capture() {
     local pid
-    pid=$(start_bg sw "$T_DIR/$1.tcpdump.log" tcpdump -i br0 -U -n -w "$T_DIR/$1.pcap" "$2")
+    pid=$(start_bg sw "$T_DIR/$1.tcpdump.log" tcpdump -i br0 --immediate-mode -U -n -w "$T_DIR/$1.pcap" "$2")
     # tcpdump says "listening on" once the capture runs.
     wait_until 5 grep -q "listening on" "$T_DIR/$1.tcpdump.log"
     echo "$pid"
