@@ -41,7 +41,6 @@ pc=$(start_vigil c "$T_DIR/c.conf")
 check "a (priority 150) becomes master and alone holds the VIP" wait_until 5 only_holder $VIP a a b c
 sleep 0.5
 check "still one holder 0.5 s later" only_holder $VIP a a b c
-check "b logged no transition to Master" bash -c "! grep -q 'Backup -> Master' '$T_DIR/b.log'"
 stop_capture "$cap"
 n=$(tcpdump -r "$T_DIR/garp.pcap" -n 2>/dev/null | grep -cE "Request who-has $VIP (\(ff:ff:ff:ff:ff:ff\) )?tell $VIP")
 check "gratuitous ARPs for the VIP on the wire (garp_master_repeat 3, saw $n)" test "$n" -ge 3
