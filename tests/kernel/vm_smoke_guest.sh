@@ -30,6 +30,7 @@ check "running as root in the Debian guest kernel ($(uname -r))" \
 check "host root is read-only" bash -c '! touch /etc/vigil-vm-probe 2>/dev/null'
 check "/tmp is writable" touch "$T_DIR/probe"
 check "top_srcdir is visible" test -f "$top_srcdir/tests/lib.sh"
+check "process substitution works (/dev/fd)" bash -c 'read -r x < <(echo y) && [ "$x" = y ]'
 check "loopback is up" bash -c 'ip -o link show lo | grep -q "UP"'
 check "modprobe ip_vs" modprobe ip_vs
 check "ip_vs is loaded" test -d /sys/module/ip_vs
