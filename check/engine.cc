@@ -1,5 +1,7 @@
 #include "check/engine.h"
 
+#include <algorithm>
+
 #include "daemon/log.h"
 
 namespace vigil::check {
@@ -40,13 +42,15 @@ struct CheckEngine::CheckerRun {
 };
 
 CheckEngine::CheckEngine(ev::Loop* loop, ProbeFactory& probes, HealthChanged on_health_changed,
-                         milliseconds coalesce)
+                         milliseconds coalesce, milliseconds min_batch_interval)
     : loop_(loop),
       probes_(probes),
       on_health_changed_(std::move(on_health_changed)),
       coalesce_(coalesce),
+      min_batch_interval_(min_batch_interval),
       batch_timer_(loop, [this] {
           ++stats_.batches;
+          last_batch_ = ev_now(loop_);
           if (on_health_changed_) on_health_changed_();
       }),
       reaper_(loop, [this] { finished_probes_.clear(); }) {}
@@ -203,7 +207,11 @@ void CheckEngine::update_server(ServerRun& server) {
 }
 
 void CheckEngine::mark_dirty() {
-    if (!batch_timer_.active()) batch_timer_.start(coalesce_);
+    if (batch_timer_.active()) return;
+    double earliest = last_batch_ + std::chrono::duration<double>(min_batch_interval_).count() - ev_now(loop_);
+    double coalesce = std::chrono::duration<double>(coalesce_).count();
+    batch_timer_.start(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(std::max(coalesce, earliest))));
 }
 
 RealServerHealth CheckEngine::health_of(const config::VirtualServer& vs, const config::RealServer& rs) const {

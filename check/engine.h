@@ -3,7 +3,10 @@
 // one probe in flight; probes come from a ProbeFactory (real I/O, or a fake in
 // unit tests). Real-server health changes are coalesced: however many arrive
 // in one loop iteration (or within `coalesce`), `on_health_changed` runs once,
-// so the IPVS table is reconciled once per batch, not once per result.
+// so the IPVS table is reconciled once per batch, not once per result. Batches
+// are also at least `min_batch_interval` apart: with 10,000 real servers one
+// batch costs tens of milliseconds, and a flapping pool must not turn that
+// into a busy loop that makes every probe late.
 #pragma once
 
 #include <chrono>
@@ -61,7 +64,8 @@ public:
     using ServerChanged = std::function<void(const config::VirtualServer&, const config::RealServer&, bool up)>;
 
     CheckEngine(ev::Loop* loop, ProbeFactory& probes, HealthChanged on_health_changed,
-                std::chrono::milliseconds coalesce = std::chrono::milliseconds{5});
+                std::chrono::milliseconds coalesce = std::chrono::milliseconds{5},
+                std::chrono::milliseconds min_batch_interval = std::chrono::milliseconds{100});
     ~CheckEngine();
     CheckEngine(const CheckEngine&) = delete;
     CheckEngine& operator=(const CheckEngine&) = delete;
@@ -104,6 +108,8 @@ private:
     ProbeFactory& probes_;
     HealthChanged on_health_changed_;
     std::chrono::milliseconds coalesce_;
+    std::chrono::milliseconds min_batch_interval_;
+    double last_batch_ = -1e9;  // ev time of the last batch
     ev::Timer batch_timer_;
     std::vector<std::unique_ptr<Probe>> finished_probes_;
     ev::Timer reaper_;

@@ -140,6 +140,26 @@ void test_results_together_make_one_batch(void**) {
     assert_int_equal(f.batches, 1);
 }
 
+void test_batches_spaced_by_min_interval(void**) {
+    Fixture f;
+    f.engine = std::make_unique<CheckEngine>(f.loop, f.probes, [&] { ++f.batches; }, milliseconds{0},
+                                             milliseconds{200});
+    auto cfg = make_config(2);
+    f.engine->apply(cfg);
+    assert_true(f.run_until([&] { return f.probes.pending.size() == 2; }));
+    // .1 fails: the first batch comes at once.
+    f.probes.complete_all([](const ProbeTarget& t) { return t.addr.str() != "10.0.1.1"; });
+    double first_at = ev_time();
+    assert_true(f.run_until([&] { return f.batches == 1; }, milliseconds{50}));
+    // .2 fails next round: its batch waits until 200 ms after the first.
+    assert_true(f.run_until([&] { return f.probes.pending.size() == 2; }));
+    f.probes.complete_all([](const ProbeTarget& t) { return t.addr.str() != "10.0.1.2"; });
+    f.run_until([&] { return f.batches == 2; }, milliseconds{500});
+    assert_int_equal(f.batches, 2);
+    assert_true(ev_time() - first_at >= 0.195);
+    assert_false(f.up(*cfg, 1));
+}
+
 void test_probe_target_defaults(void**) {
     Fixture f;
     auto cfg = make_config(1);
@@ -229,6 +249,7 @@ void test_server_up_only_when_all_checkers_up(void**) {
 int main() {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_together_make_one_batch),
+        cmocka_unit_test(test_batches_spaced_by_min_interval),
         cmocka_unit_test(test_probe_target_defaults),
         cmocka_unit_test(test_reload_keeps_unchanged_checkers),
         cmocka_unit_test(test_alpha_starts_down_then_up),
