@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace vigil::vrrp {
 
@@ -23,6 +24,16 @@ const char* to_string(State state)
     case State::Fault: return "Fault";
     }
     return "?";
+}
+
+const char* event_name(const Event& event)
+{
+    static constexpr const char* kNames[] = {
+        "startup", "advert received", "master down timer", "adver timer", "interface up", "interface down",
+        "tracking changed", "shutdown", "resume as master", "sync group wants master",
+        "sync group wants backup", "sync group fault changed"};
+    static_assert(std::size(kNames) == std::variant_size_v<Event>);
+    return kNames[event.index()];
 }
 
 const char* to_notify_string(State state)
@@ -319,9 +330,16 @@ void Instance::on(const AdvertReceived& received, TimePoint now, std::vector<Act
         // the other side is a Master that has not heard us (a healed split
         // brain); our advert makes it yield now instead of after its next
         // interval, and the gratuitous ARP points the neighbours back at us.
+        // At most one answer per own advertisement interval: a flood of such
+        // adverts must not turn into a flood of adverts and GARPs from us
+        // (the regular Adver_Timer keeps running meanwhile).
+        const Duration interval = timers().advert_interval;
+        if (answered_once_ && now - last_answer_ < interval) return;
+        answered_once_ = true;
+        last_answer_ = now;
         out.push_back(SendAdvert{ours});
         out.push_back(SendGratuitous{});
-        out.push_back(ArmAdverTimer{timers().advert_interval});
+        out.push_back(ArmAdverTimer{interval});
         return;
     }
     // Initialize and Fault do not take part in elections.

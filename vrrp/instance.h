@@ -92,6 +92,10 @@ using Event = std::variant<Startup, AdvertReceived, MasterDownTimerFired, AdverT
                            ResumeAsMaster, SyncGroupWantsMaster, SyncGroupWantsBackup,
                            SyncGroupFaultChanged>;
 
+// "advert received", "master down timer", ...: for debug logs such as
+// "VI_1/vrid 51/v4: master down timer ignored in Master".
+const char* event_name(const Event& event);
+
 // ---- Actions ------------------------------------------------------------
 
 struct SendAdvert { int priority = 0; };    // with the instance's VIPs and interval
@@ -195,6 +199,8 @@ private:
     int priority_delta_ = 0;
     Centiseconds master_adver_interval_;
     TimePoint preempt_allowed_after_{};
+    bool answered_once_ = false;        // Master answering lower-priority adverts:
+    TimePoint last_answer_{};           // at most once per advertisement interval
 };
 
 }  // namespace vigil::vrrp

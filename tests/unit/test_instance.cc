@@ -205,6 +205,15 @@ std::vector<Row> rows()
          "Master>Backup[equal priority advert from higher address] Cancel RemoveVips ArmDown(3609375) Notify(BACKUP)", State::Backup},
         {"master: lower priority -> answer at once (split brain heals)", v3, kToMaster, State::Master, {AdvertReceived{advert(50)}},
          "SendAdvert(100) Garp ArmAdver(1000000)", State::Master},
+        {"master: second lower-priority advert within one interval -> no second answer", v3,
+         {{Startup{}}, {MasterDownTimerFired{}}, {AdvertReceived{advert(50)}}}, State::Master,
+         {AdvertReceived{advert(50)}, kT0 + std::chrono::milliseconds{999}}, "", State::Master},
+        {"master: lower-priority advert one interval after the last answer -> answer again", v3,
+         {{Startup{}}, {MasterDownTimerFired{}}, {AdvertReceived{advert(50)}}}, State::Master,
+         {AdvertReceived{advert(50)}, kT0 + seconds{1}}, "SendAdvert(100) Garp ArmAdver(1000000)", State::Master},
+        {"master: rate limit does not hide a higher priority", v3,
+         {{Startup{}}, {MasterDownTimerFired{}}, {AdvertReceived{advert(50)}}}, State::Master, {AdvertReceived{advert(150)}},
+         "Master>Backup[higher priority advert received] Cancel RemoveVips ArmDown(3609375) Notify(BACKUP)", State::Backup},
         {"master: priority 0 from another master -> advert, re-arm", v3, kToMaster, State::Master, {AdvertReceived{advert(0)}},
          "SendAdvert(100) ArmAdver(1000000)", State::Master},
         {"master: shutdown -> priority 0 advert, VIPs removed", v3, kToMaster, State::Master, {Shutdown{}},
@@ -265,6 +274,13 @@ void test_state_table(void**)
         }
     }
     assert_int_equal(failures, 0);
+}
+
+void test_event_names(void**)
+{
+    assert_string_equal(event_name(Startup{}), "startup");
+    assert_string_equal(event_name(MasterDownTimerFired{}), "master down timer");
+    assert_string_equal(event_name(SyncGroupFaultChanged{true}), "sync group fault changed");
 }
 
 void test_effective_priority(void**)
@@ -494,6 +510,7 @@ int main()
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_table),
+        cmocka_unit_test(test_event_names),
         cmocka_unit_test(test_effective_priority),
         cmocka_unit_test(test_screen),
         cmocka_unit_test(test_make_advert),
