@@ -175,6 +175,7 @@ private:
     void send_advert(InstanceRuntime& ir, int priority);
     void install_vips(InstanceRuntime& ir);
     void remove_vips(InstanceRuntime& ir);
+    void remove_dropped_vips(InstanceRuntime& ir, const config::VrrpInstance& next);
     int vip_ifindex(const InstanceRuntime& ir, const config::VirtualAddress& vip) const;
     void announce(InstanceRuntime& ir, int count);
     void arm_garp(InstanceRuntime& ir);
@@ -295,13 +296,31 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
             for (auto* m : g->members) m->group = nullptr;
         return dissolve;
     });
-    // Retire what changed or disappeared: priority 0 and VIPs removed, as on shutdown.
+    // Retire what changed or disappeared: priority 0 and VIPs removed, as on
+    // shutdown. Except a Master whose change keeps the same virtual router
+    // (interface, VRID, family, version): like keepalived, it keeps its
+    // mastership across the reload. Its VIPs that the new config dropped are
+    // removed, and the new instance resumes as Master at once: no priority 0
+    // advert, no Backup wait, no VIP movement for what stayed.
+    std::vector<std::string> resume_after_reload;
     std::vector<std::unique_ptr<InstanceRuntime>> survivors;
     for (auto& ir : instances_) {
         if (kept(ir->cfg.name)) {
             survivors.push_back(std::move(ir));
+            continue;
+        }
+        const auto* n = find_new(ir->cfg.name);
+        bool same_router = n && n->interface == ir->cfg.interface && n->vrid == ir->cfg.vrid &&
+                           n->family == ir->cfg.family && n->version == ir->cfg.version;
+        if (same_router && ir->sm && ir->sm->state() == State::Master) {
+            VLOG_INFO("%s: changed by reload; keeps mastership", ir->label().c_str());
+            remove_dropped_vips(*ir, *n);
+            ir->adver_timer.stop();
+            ir->master_down_timer.stop();
+            ir->garp_timer.stop();
+            resume_after_reload.push_back(ir->cfg.name);
         } else {
-            VLOG_INFO("%s: %s by reload", ir->label().c_str(), find_new(ir->cfg.name) ? "changed" : "removed");
+            VLOG_INFO("%s: %s by reload", ir->label().c_str(), n ? "changed" : "removed");
             retire(*ir);
         }
     }
@@ -321,8 +340,10 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
         InstanceRuntime* p = ir.get();
         instances_.push_back(std::move(ir));
         fresh.push_back(p);
-        p->resume = initial && std::find(ctx_.resume_master.begin(), ctx_.resume_master.end(), ic.name) !=
-                                   ctx_.resume_master.end();
+        auto listed = [&](const std::vector<std::string>& names) {
+            return std::find(names.begin(), names.end(), ic.name) != names.end();
+        };
+        p->resume = (initial && listed(ctx_.resume_master)) || listed(resume_after_reload);
     }
     for (const auto& gc : cfg.sync_groups) {
         if (!gc.members.empty() && kept(gc.members.front())) continue;
@@ -725,6 +746,25 @@ void VrrpChild::remove_vips(InstanceRuntime& ir) {
     for (const auto& v : ir.cfg.vips) del(v);
     for (const auto& v : ir.cfg.vips_excluded) del(v);
     ir.vips_installed = false;
+}
+
+void VrrpChild::remove_dropped_vips(InstanceRuntime& ir, const config::VrrpInstance& next) {
+    std::string err;
+    for (const auto& r : ir.cfg.routes)
+        if (std::find(next.routes.begin(), next.routes.end(), r) == next.routes.end() &&
+            !reflector_->del_route(r, ir.ifindex, &err))
+            VLOG_WARN("%s: %s", ir.label().c_str(), err.c_str());
+    auto kept_in_next = [&](const config::VirtualAddress& v) {
+        return std::find(next.vips.begin(), next.vips.end(), v) != next.vips.end() ||
+               std::find(next.vips_excluded.begin(), next.vips_excluded.end(), v) != next.vips_excluded.end();
+    };
+    auto drop = [&](const config::VirtualAddress& v) {
+        if (kept_in_next(v)) return;
+        int idx = vip_ifindex(ir, v);
+        if (idx != 0 && !reflector_->del_address(v, idx, &err)) VLOG_WARN("%s: %s", ir.label().c_str(), err.c_str());
+    };
+    for (const auto& v : ir.cfg.vips) drop(v);
+    for (const auto& v : ir.cfg.vips_excluded) drop(v);
 }
 
 void VrrpChild::announce(InstanceRuntime& ir, int count) {

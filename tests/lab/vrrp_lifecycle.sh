@@ -3,7 +3,8 @@
 # in FAULT and starts when the interface appears; a crash of the vrrp child
 # alone (core alive) causes no transition on the wire (core restarts it and
 # it resumes as MASTER before the peer's Master_Down_Interval runs out); a
-# reload (SIGHUP) that adds an instance leaves the existing one untouched.
+# reload (SIGHUP) that adds an instance leaves the existing one untouched, and
+# one that changes the master instance keeps its mastership.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/lab/vrrp_lib.sh"
 lab_init
@@ -61,4 +62,15 @@ sleep 0.5
 check "reload: VI_1 made no transition" test "$(grep -c "VI_1/vrid 51/v4: .* -> " "$T_DIR/a.log")" = "$n_before"
 check "reload: b still never became master" test "$(grep -c 'Backup -> Master' "$T_DIR/b.log")" = "$b_masters"
 check "reload: a still holds VI_1's VIP" has_addr a eth1 $VIP
+
+# Reload changing the master VI_1 (priority) and dropping VI_2: VI_1 keeps
+# mastership without a priority-0 advert, VI_2's VIP goes away.
+inst VI_1 eth1 51 200 $VIP >"$T_DIR/a.conf"
+kill -HUP "$pa"
+check "reload: changed VI_1 keeps mastership" wait_until 3 log_has a "VI_1.*changed by reload; keeps mastership"
+check "reload: removed VI_2's VIP is gone" wait_until 3 bash -c "! ip -n $(ns a) -o addr show dev eth0 | grep -q $VIP2"
+sleep 0.5
+check "reload: b still never became master after the change" \
+    test "$(grep -c 'Backup -> Master' "$T_DIR/b.log")" = "$b_masters"
+check "reload: a holds VI_1's VIP" has_addr a eth1 $VIP
 lab_done
