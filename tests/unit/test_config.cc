@@ -565,6 +565,63 @@ void test_dump_round_trip(void**) {
     assert_true(*b.config == changed);
 }
 
+// Malformed input never crashes and never yields a config together with
+// errors: truncations and byte mutations of a full config (fixed seed, a
+// bounded number of cases), plus hand-picked edge cases.
+void test_malformed_input(void**) {
+    FILE* f = fopen(fixture("full.conf").c_str(), "rb");
+    assert_non_null(f);
+    std::string base;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) base.append(chunk, n);
+    fclose(f);
+    const char* edge[] = {"", "{", "}", "\\", "\"", "'", "a \\", "global_defs {\\", "include", "include \"\"\n",
+                          "vrrp_instance", "vrrp_instance X {", "virtual_server", "virtual_server fwmark {\n}\n",
+                          "global_defs { router_id \"\\x\" }", "global_defs { router_id \"\\c\" }", "\"\\777\"",
+                          "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n HTTP_GET {\n url {\n"};
+    for (const char* e : edge) {
+        auto r = load_text(e, "edge.conf");
+        assert_true(r.ok() != !r.errors.empty());
+    }
+    uint32_t seed = 12345;
+    auto rnd = [&](uint32_t mod) {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 8) % mod;
+    };
+    const char noise[] = "{}\"'\\#!/ \n0a.-:";
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 400; ++i) {
+        std::string t = base;
+        if (i % 4 == 0) {
+            t.resize(rnd(static_cast<uint32_t>(t.size())));
+        } else {
+            for (int m = 0; m < 1 + i % 5; ++m) {
+                size_t pos = rnd(static_cast<uint32_t>(t.size()));
+                switch (rnd(3)) {
+                case 0: t.erase(pos, 1 + rnd(8)); break;
+                case 1: t.insert(pos, 1, noise[rnd(sizeof noise - 1)]); break;
+                default: t[pos] = noise[rnd(sizeof noise - 1)];
+                }
+            }
+        }
+        auto r = load_text(t, "mutated.conf");
+        assert_true(r.ok() != !r.errors.empty());
+        if (r.ok()) {
+            // Whatever loads must also survive its own dump.
+            auto again = load_text(dump(*r.config), "dump.conf");
+            assert_true(again.ok());
+            assert_true(*again.config == *r.config);
+            ++ok;
+        } else {
+            for (const auto& e : r.errors) assert_true(e.where.line >= 0 && !e.message.empty());
+            ++failed;
+        }
+    }
+    fprintf(stderr, "mutations: %d loaded, %d rejected\n", ok, failed);
+    assert_true(failed > 0);
+}
+
 // 100 virtual servers x 100 real servers with HTTP checks (~1.2 MB). Prints
 // the time; never asserts it (machine load varies).
 void test_large_config_time(void**) {
@@ -622,6 +679,7 @@ int main() {
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_etc_examples),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_malformed_input),
         cmocka_unit_test(test_large_config_time),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
