@@ -42,6 +42,8 @@ scenario() {
     conf "$T_DIR/k-$name.conf" $kprio "$ver" "$adv" "$vip"
     : >"$T_DIR/v.log"; : >"$T_DIR/k.log"
     local pv pk win lose
+    local cap=""
+    case "$viphost" in *:*) cap=$(capture "na-$name" "icmp6") ;; esac
     pv=$(start_vigil v "$T_DIR/v-$name.conf")
     pk=$(start_keepalived k "$T_DIR/k-$name.conf")
     if [ "$master" = vigil ]; then win=v; lose=k; else win=k; lose=v; fi
@@ -50,6 +52,14 @@ scenario() {
     # A few advert intervals: the backup must keep accepting the master's adverts.
     sleep "$(awk "BEGIN{print $adv * 4}")"
     check "$name: still one holder after 4 advert intervals" only_holder "$viphost" $win v k
+    if [ -n "$cap" ]; then
+        stop_capture "$cap"
+        tcpdump -r "$T_DIR/na-$name.pcap" -n -vv 2>/dev/null >"$T_DIR/na-$name.txt"
+        # Unsolicited NA from the master (RFC 4861 7.2.6), checksum verified by tcpdump.
+        check "$name: unsolicited neighbour advertisement for $viphost on the wire" \
+            grep -qE "hlim 255.*icmp6 sum ok.*neighbor advertisement.*tgt is $viphost, Flags \[override\]" "$T_DIR/na-$name.txt"
+        check "$name: no bad ICMPv6 checksum" bash -c "! grep -qi 'bad.*cksum\|cksum.*incorrect' '$T_DIR/na-$name.txt'"
+    fi
     # Hard crash of the master: the other implementation takes over.
     if [ "$master" = vigil ]; then crash "$pv"; else crash "$pk"; fi
     check "$name: after crashing $master the other one takes over" wait_until "$limit" has_addr $lose eth0 "$viphost"
