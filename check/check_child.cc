@@ -86,6 +86,7 @@ private:
 
     void reconcile(const char* why) {
         if (!cfg_ || stopping_) return;
+        double started = ev_time();
         check::DesiredState::Result r = desired_.compute(*cfg_, engine_->health_fn());
         for (const auto& e : r.quorum_events) {
             VLOG_NOTICE("[%s] quorum %s (live weight %ld, quorum %d, hysteresis %d)%s",
@@ -99,6 +100,12 @@ private:
         if (reconciler_.available()) {
             ipvs::ReconcileStats st = reconciler_.reconcile();
             if (st.changes) VLOG_INFO("ipvs after %s: %zu changes", why, st.changes);
+        }
+        // A slow batch delays every probe due meanwhile: say so.
+        double took_ms = (ev_time() - started) * 1000.0;
+        if (took_ms > 50) {
+            static log::RateLimit rl(5, std::chrono::seconds(60));
+            rl.write(log::Level::Info, "reconcile after %s took %.0f ms", why, took_ms);
         }
     }
 

@@ -39,13 +39,18 @@ cat >"$T_DIR/acceptor.py" <<'PY'
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 s.bind(("0.0.0.0", 80))
 s.listen(4096)
 while True:
     c, _ = s.accept()
     c.close()
 PY
-pid=$(start_bg be "$T_DIR/acceptor.log" python3 "$T_DIR/acceptor.py"); T_PIDS+=("$pid")
+# Two acceptors (SO_REUSEPORT) so the backend is not what limits the rate.
+for _ in 1 2; do
+    pid=$(start_bg be "$T_DIR/acceptor.log" ${BENCH_NICE:+nice -n "$BENCH_NICE"} python3 "$T_DIR/acceptor.py")
+    T_PIDS+=("$pid")
+done
 
 write_config() {  # delay_loop
     local d="$1" v r
