@@ -20,7 +20,24 @@
 //     line precedes its effects: log it as
 //     "VI_1/vrid 51/v4: Backup -> Master (master down timer expired)"
 //     using prefix(), to_string(State) and to_string(Reason), report it to core
-//     over IPC, and feed it to the instance's SyncGroup if any.
+//     over IPC, and pass the whole action list to the instance's
+//     SyncGroup::after_event() if any.
+//
+// Semantics beyond the RFC, as keepalived behaves:
+//   - preempt_delay: for that long after Startup (or after leaving Fault), a
+//     Backup treats a lower-priority Master as valid (resets its
+//     Master_Down_Timer) instead of preempting it. The owner never waits.
+//   - nopreempt: a Backup keeps accepting a lower-priority Master. The owner
+//     (priority 255) always preempts (RFC 5798 6.1 Preempt_Mode note).
+//   - initial state MASTER: starts as Backup but waits only one advert
+//     interval + Skew_Time instead of Master_Down_Interval.
+//   - Fault: entered when the interface is down, a weight-0 tracked item
+//     fails, or the sync group is in fault; left (to Backup, or Master for the
+//     owner) when all clear. A Master going to Fault sends priority 0 first
+//     (if its interface is up) so the Backup takes over after Skew_Time.
+//   - A Master hearing a lower priority (or equal priority from a lower
+//     address) answers at once with an advert + GARP, at most once per
+//     advertisement interval.
 #pragma once
 
 #include <optional>
