@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "daemon/proctitle.h"
@@ -161,6 +162,11 @@ void Supervisor::run_in_child(Slot& s, int child_fd, ChildContext ctx) {
     pid_t parent = getppid();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(0);  // core died before the line above
+
+    // Only core speaks to systemd (NotifyAccess=main).
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
 
     std::string title = "vigild: " + s.spec.name;
     proctitle::set(title.c_str());
