@@ -91,6 +91,7 @@ struct InstanceDraft {
     std::optional<milliseconds> advert;  // as written; checked once the version is known
     bool garp_delay_set = false, garp_repeat_set = false, garp_refresh_set = false;
     bool vrid_set = false;
+    SourceLoc interface_at;
 };
 
 struct ServerDraft {
@@ -230,7 +231,9 @@ public:
                 }
             }
             if (!k) {
-                unknown(st, ctx);
+                std::vector<std::string_view> names;
+                for (const auto& cand : table) names.push_back(cand.name);
+                unknown(st, ctx, names);
                 continue;
             }
             if (k->block != st.has_block) {
@@ -241,12 +244,45 @@ public:
             k->fn(*this, st, target, ctx);
         }
     }
-    void unknown(const Statement& st, const std::string& ctx) {
+    // `known`: the keywords valid here, to suggest the one a typo was meant to be.
+    void unknown(const Statement& st, const std::string& ctx, std::span<const std::string_view> known = {}) {
         if (st.keyword->kind != TokenKind::Word) return;
-        if (is_unsupported(st.name()))
+        if (is_unsupported(st.name())) {
             error(*st.keyword, "keyword '" + std::string(st.name()) + "' is not supported by vigil (in " + ctx + ")");
-        else
-            error(*st.keyword, "unknown keyword '" + std::string(st.name()) + "' in " + ctx);
+            return;
+        }
+        std::string msg = "unknown keyword '" + std::string(st.name()) + "' in " + ctx;
+        if (auto near = closest(st.name(), known)) msg += " (did you mean '" + std::string(*near) + "'?)";
+        error(*st.keyword, msg);
+    }
+    static std::optional<std::string_view> closest(std::string_view word, std::span<const std::string_view> known) {
+        std::optional<std::string_view> best;
+        size_t best_distance = 3;  // more than 2 edits away is a different word
+        for (auto k : known) {
+            size_t d = edit_distance(word, k);
+            // A truncated keyword ("virtual_router" for virtual_router_id) is
+            // the likeliest slip of all.
+            if (word.size() >= 6 && k.starts_with(word)) d = 0;
+            if (d < best_distance) {
+                best_distance = d;
+                best = k;
+            }
+        }
+        return best;
+    }
+    static size_t edit_distance(std::string_view a, std::string_view b) {
+        std::vector<size_t> row(b.size() + 1);
+        for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+        for (size_t i = 1; i <= a.size(); ++i) {
+            size_t diag = row[0];
+            row[0] = i;
+            for (size_t j = 1; j <= b.size(); ++j) {
+                size_t up = row[j];
+                row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+                diag = up;
+            }
+        }
+        return row[b.size()];
     }
 
     // Blocks whose statements are plain lists of words (notification_email,
@@ -522,6 +558,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
          else b.error(s.arg(0), "state " + quote(t) + " is not MASTER or BACKUP in " + c);
      }},
     {"interface", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+         d.interface_at = b.loc(*s.keyword);
          if (auto v = b.string_arg(s, c)) {
              if (v->size() >= IFNAMSIZ) b.error(s.arg(0), "interface name " + quote(*v) + " is longer than " + std::to_string(IFNAMSIZ - 1) + " characters in " + c);
              else d.inst.interface = *v;
@@ -567,7 +604,8 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
                      d.inst.auth_pass = *v;
                  }
              } else {
-                 b.unknown(st, actx);
+                 static constexpr std::string_view known[] = {"auth_type", "auth_pass"};
+                 b.unknown(st, actx, known);
              }
          }
      }, true},
@@ -824,7 +862,8 @@ void url_block(Builder& b, const Statement& s, Checker& k, const std::string& c)
                 else u.digest = lower;
             }
         } else {
-            b.unknown(st, uctx);
+            static constexpr std::string_view known[] = {"path", "status_code", "digest"};
+            b.unknown(st, uctx, known);
         }
     }
     if (u.path.empty()) {
@@ -877,7 +916,11 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const std::st
             k.user = std::string(st.arg(0).text);
             k.group = st.nargs == 2 ? std::string(st.arg(1).text) : std::string();
         } else {
-            b.unknown(st, ctx);
+            std::vector<std::string_view> known;
+            for (const auto& c : kCheckerCommon) known.push_back(c.name);
+            if (is_http) known.insert(known.end(), {"url", "virtualhost"});
+            if (k.type == CheckerType::Misc) known.insert(known.end(), {"misc_path", "misc_timeout", "misc_dynamic", "user"});
+            b.unknown(st, ctx, known);
         }
     }
     if (k.type == CheckerType::Misc && k.misc_path.empty()) b.error(*s.keyword, "MISC_CHECK without misc_path in " + rs_ctx);
@@ -1065,6 +1108,11 @@ void Builder::finish_server(ServerDraft& d) {
         error(*d.granularity_tok, "persistence_granularity /" + std::to_string(*vs.persistence_granularity) +
                                       " is longer than an address of " + ctx);
     bool needs_port = false;
+    if (const auto* g = std::get_if<GroupRef>(&vs.key)) {
+        for (const auto& x : cfg_.vs_groups)
+            if (x.name == g->name)
+                for (const auto& r : x.addresses) needs_port = needs_port || r.port != 0;
+    }
     if (auto* ip = std::get_if<IpPort>(&vs.key)) {
         needs_port = ip->port != 0;
         if (ip->port == 0 && !vs.persistence_timeout)
@@ -1094,6 +1142,12 @@ void Builder::finish_server(ServerDraft& d) {
             error(*d.rs_toks[i], "real_server " + rs.addr.str() + " is not of the family of " + ctx +
                                      " (only TUN can mix families)");
     }
+    int64_t total_weight = 0;
+    for (const auto& rs : vs.real_servers) total_weight += rs.weight;
+    if (!vs.real_servers.empty() && vs.quorum > total_weight)
+        warnings_.push_back(Diagnostic{vs.where, "quorum " + std::to_string(vs.quorum) + " exceeds the total weight " +
+                                                     std::to_string(total_weight) + " of the real servers of " + ctx +
+                                                     ": the quorum can never be met"});
     if (vs.sorry_server && vs.sorry_server->addr.family() != vs.family)
         error(at, "sorry_server " + vs.sorry_server->addr.str() + " is not of the family of " + ctx);
 }
@@ -1238,7 +1292,9 @@ void Builder::top_level(const Statement& st) {
                 error(*st.keyword, "duplicate " + ctx + " (first at " + other.vs.where.str() + ")");
         servers_.push_back(std::move(d));
     } else {
-        unknown(st, "the top level");
+        static constexpr std::string_view known[] = {"global_defs", "vrrp_script", "vrrp_sync_group", "vrrp_instance",
+                                                     "virtual_server_group", "virtual_server", "include"};
+        unknown(st, "the top level", known);
     }
 }
 
@@ -1293,7 +1349,7 @@ void Builder::cross_checks() {
     };
     for (const auto& d : instances_) {
         std::string ctx = "vrrp_instance " + d.inst.name;
-        check_if(d.inst.interface, d.inst.where, ctx);
+        check_if(d.inst.interface, d.interface_at, ctx);
         for (const auto& va : d.inst.vips) check_if(va.dev, d.inst.where, ctx);
         for (const auto& ti : d.inst.track_interfaces) check_if(ti.name, d.inst.where, ctx);
     }

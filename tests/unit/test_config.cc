@@ -287,7 +287,14 @@ const ErrorCase kErrorCases[] = {
     {"global_defs {\n\n foo 1\n}\n", "t.conf:3: unknown keyword 'foo' in global_defs"},
     {"global_defs {\n vrrp_strict\n}\n", "t.conf:2: keyword 'vrrp_strict' is not supported by vigil (in global_defs)"},
     {INST_HEAD " virtual_router_id 1\n" INST_VIP " use_vmac\n}\n", "t.conf:7: keyword 'use_vmac' is not supported by vigil (in vrrp_instance VI_1)"},
-    {INST_HEAD " virtual_router_id 1\n" INST_VIP " frobnicate 2\n}\n", "t.conf:7: unknown keyword 'frobnicate' in vrrp_instance VI_1"},
+    {INST_HEAD " virtual_router_id 1\n" INST_VIP " frobnicate 2\n}\n", "t.conf:7: unknown keyword 'frobnicate' in vrrp_instance VI_1\n"},
+    {INST_HEAD " virtual_router 1\n" INST_VIP "}\n", "t.conf:3: unknown keyword 'virtual_router' in vrrp_instance VI_1 (did you mean 'virtual_router_id'?)"},
+    {INST_HEAD " virtual_router_id 1\n priorty 5\n" INST_VIP "}\n", "t.conf:4: unknown keyword 'priorty' in vrrp_instance VI_1 (did you mean 'priority'?)"},
+    {"vrrp_instanse VI_1 {\n}\n", "t.conf:1: unknown keyword 'vrrp_instanse' in the top level (did you mean 'vrrp_instance'?)"},
+    {"virtual_server 192.168.10.1 80 {\n real_server 192.168.10.2 80 {\n TCP_CHECK {\n conect_timeout 3\n }\n }\n}\n",
+     "t.conf:4: unknown keyword 'conect_timeout' in TCP_CHECK of real_server 192.168.10.2 80 of virtual_server 192.168.10.1 80 (did you mean 'connect_timeout'?)"},
+    {"virtual_server_group G {\n 192.168.10.1 80\n}\nvirtual_server group G {\n real_server 192.168.10.2 {\n }\n}\n",
+     "t.conf:5: real_server 192.168.10.2 has no port, which NAT needs, in virtual_server group G"},
     {"static_ipaddress {\n 1.2.3.4\n}\n", "t.conf:1: keyword 'static_ipaddress' is not supported by vigil (in the top level)"},
     {INST_HEAD " virtual_router_id 1\n authentication {\n auth_type AH\n }\n" INST_VIP "}\n", "t.conf:5: auth_type AH is not supported"},
     {INST_HEAD " virtual_router_id 1\n authentication {\n auth_kind PASS\n }\n" INST_VIP "}\n", "t.conf:5: unknown keyword 'auth_kind' in authentication of vrrp_instance VI_1"},
@@ -427,7 +434,12 @@ void test_warnings(void**) {
     assert_true(r.ok());
     assert_int_equal(r.warnings.size(), 1);
     assert_string_equal(r.warnings[0].str().c_str(),
-                        "t.conf:1: interface vigil-nx0 does not exist on this machine (vrrp_instance VI_1 stays in FAULT until it appears)");
+                        "t.conf:2: interface vigil-nx0 does not exist on this machine (vrrp_instance VI_1 stays in FAULT until it appears)");
+
+    auto q = load_text("virtual_server 192.168.10.1 80 {\n quorum 5\n real_server 192.168.10.2 80 {\n weight 2\n }\n}\n", "t.conf");
+    assert_true(q.ok());
+    assert_int_equal(q.warnings.size(), 1);
+    assert_non_null(strstr(q.warnings[0].str().c_str(), "t.conf:1: quorum 5 exceeds the total weight 2"));
 
     auto sh = load_text("virtual_server 192.168.10.1 80 {\n lb_algo rr\n sh-port\n}\n", "t.conf");
     assert_true(sh.ok());
