@@ -66,6 +66,7 @@ both_listed() { lists_rs d1 11 && lists_rs d1 12; }
 alive() { kill -0 "$1" 2>/dev/null; }
 dead() { ! kill -0 "$1" 2>/dev/null; }
 not() { ! "$@"; }
+phase() { echo "== $(date +%T.%3N) $*"; }
 # loop_ok LOG N: the request loop's LOG has N lines, every one a web body.
 loop_ok() { [ "$(grep -c '^web[12]$' "$1")" = "$2" ] && [ "$(wc -l <"$1")" = "$2" ]; }
 # persistent_on NODE: the VIP service shows persistence 50 in NODE's table.
@@ -95,13 +96,29 @@ transition_ms() {
     since_ms=$(ms_of "$2")
     while read -r t _; do
         t=$(ms_of "${2%%T*}T$t")
-        [ "$t" -ge "$since_ms" ] && { echo $((t - since_ms)); return; }
+        [ "$t" -ge "$since_ms" ] && { echo $((t - since_ms)); return 0; }
     done < <(grep -F "$3" "$T_DIR/$1.log")
+    return 1
+}
+# wait_transition NODE SINCE_TS TEXT: transition_ms, allowing the log line
+# a moment to land after the effect the caller saw.
+wait_transition() {
+    local i
+    for i in $(seq 1 50); do transition_ms "$@" && return 0; sleep 0.1; done
+    return 1
+}
+# restart_vigil NODE CONF: start vigild again, keeping the previous log.
+restart_vigil() {
+    local n=1
+    while [ -e "$T_DIR/$1.log.$n" ]; do n=$((n + 1)); done
+    mv "$T_DIR/$1.log" "$T_DIR/$1.log.$n"
+    start_vigil "$1" "$2"
 }
 # logged_since NODE LINES TEXT: TEXT in NODE's log after its first LINES lines.
 logged_since() { tail -n +"$(( $2 + 1 ))" "$T_DIR/$1.log" | grep -qF "$3"; }
 
 # ---- topology
+phase "topology"
 lab_switch
 lab_host client eth0 $NET.50/24
 lab_host d1 eth0 $NET.1/24
@@ -124,15 +141,18 @@ C1=$(director_conf 1 no); C2=$(director_conf 2 no)
 P1=$(start_vigil d1 "$C1"); P2=$(start_vigil d2 "$C2")
 
 # ---- 1. VIP on director1 only; its table lists both real servers
+phase "1. VIP on director1 only; its table lists both real servers"
 check "1. director1 alone holds the VIP" wait_until 20 only_holder $VIP d1 d1 d2
 check "1. ipvsadm -ln on director1 lists web1 and web2 (DR)" wait_until 20 both_listed
 in_ns d1 ipvsadm -ln
 
 # ---- 2a. no persistence: successive requests alternate
+phase "2a. no persistence: successive requests alternate"
 b=$(gets 6); echo "bodies: $b"
 check "2. without persistence requests alternate web1/web2 ($b)" alternates $b
 
 # ---- 5. health check removes a dead real server, and brings it back
+phase "5. health check removes a dead real server, and brings it back"
 kill -TERM "$WEB1"; wait_until 5 dead "$WEB1"
 t0=$(now_ms)
 check "5. web1 stopped: director1 drops it from IPVS" wait_until 30 not lists_rs d1 11
@@ -145,6 +165,7 @@ b=$(gets 4); echo "bodies: $b"
 check "5. requests alternate again ($b)" alternates $b
 
 # ---- 6. SIGHUP, config unchanged: no VIP movement, no IPVS change, no failure
+phase "6. SIGHUP, config unchanged: no VIP movement, no IPVS change, no failure"
 before=$(ipvs_of d1)
 mon1=$(monitor d1 mon6-d1)
 mon2=$(monitor d2 mon6-d2)
@@ -162,6 +183,7 @@ check "6. IPVS table unchanged" test "$before" = "$(ipvs_of d1)"
 check "6. director1 still alone with the VIP" only_holder $VIP d1 d1 d2
 
 # ---- 7. SIGHUP with a broken config: file:line logged, nothing changes
+phase "7. SIGHUP with a broken config: file:line logged, nothing changes"
 cp "$C1" "$T_DIR/d1.good"
 bad_line=$(( $(wc -l <"$C1") + 1 ))
 echo "no_such_keyword_vigil 1" >>"$C1"
@@ -176,6 +198,7 @@ check "7. director1 still alone with the VIP" only_holder $VIP d1 d1 d2
 cp "$T_DIR/d1.good" "$C1"
 
 # ---- 2b. persistence_timeout 50 (reload both directors): one client sticks
+phase "2b. persistence_timeout 50 (reload both directors): one client sticks"
 director_conf 1 yes >/dev/null; director_conf 2 yes >/dev/null
 kill -HUP "$P1" "$P2"
 check "2. reload with persistence_timeout 50 reaches director1's table" wait_until 15 persistent_on d1
@@ -186,11 +209,12 @@ check "2. with persistence one client sticks to one server ($b)" all_are "$first
 check "2. ... and it is a real server" alternates "$first"
 
 # ---- 4. SIGTERM of the master: priority 0 hands over at once
+phase "4. SIGTERM of the master: priority 0 hands over at once"
 t0=$(now_ms); term_ts=$(now_ts)
 kill -TERM "$P1"
 check "4. director2 takes the VIP after SIGTERM of director1" wait_until 10 has_addr d2 eth0 $VIP
 dt=$(( $(now_ms) - t0 ))
-took=$(transition_ms d2 "$term_ts" "Backup -> Master")
+took=$(wait_transition d2 "$term_ts" "Backup -> Master")
 echo "   director2 Backup -> Master ${took:-?} ms after SIGTERM (VIP seen after $dt ms)"
 check "4. handover via priority 0, faster than Master_Down_Interval (${took:-?} ms < $MASTER_DOWN_MS ms)" test "${took:-999999}" -lt "$MASTER_DOWN_MS"
 check "4. director1's vigild exits" wait_until 10 dead "$P1"
@@ -198,10 +222,11 @@ check "4. director1 released the VIP" not has_addr d1 eth0 $VIP
 check "4. director1 removed its IPVS services on stop" ipvs_empty d1
 b=$(gets 2); echo "bodies: $b"
 check "4. requests served by director2 ($b)" not grep -q FAIL <<<"$b"
-P1=$(start_vigil d1 "$C1")
+P1=$(restart_vigil d1 "$C1")
 check "4. restarted director1 preempts back" wait_until 20 only_holder $VIP d1 d1 d2
 
 # ---- 3. SIGKILL of every vigild process on director1 (a crash)
+phase "3. SIGKILL of every vigild process on director1 (a crash)"
 ( for i in $(seq 1 12); do get; sleep 0.3; done ) >"$T_DIR/loop3.log" 2>&1 &
 loop=$!
 sleep 0.5
@@ -212,14 +237,14 @@ check "3. director2 takes the VIP" wait_until 15 has_addr d2 eth0 $VIP
 dt=$(( $(now_ms) - t0 ))
 # The bound is checked on director2's own log (its Backup -> Master line),
 # the VIP poll above only adds this emulated CPU's exec delays.
-took=$(transition_ms d2 "$crash_ts" "Backup -> Master")
+took=$(wait_transition d2 "$crash_ts" "Backup -> Master")
 echo "   director2 Backup -> Master ${took:-?} ms after the crash (VIP seen after $dt ms)"
 check "3. within the protocol bound (${took:-?} ms <= $MASTER_DOWN_MS + $SLACK_MS ms)" test "${took:-999999}" -le $((MASTER_DOWN_MS + SLACK_MS))
 wait "$loop"
 check "3. requests kept succeeding through the failover ($(tr '\n' ' ' <"$T_DIR/loop3.log"))" loop_ok "$T_DIR/loop3.log" 12
 mon1=$(monitor d1 mon3-d1)
 mon2=$(monitor d2 mon3-d2)
-P1=$(start_vigil d1 "$C1")
+P1=$(restart_vigil d1 "$C1")
 check "3. restarted director1 preempts back and alone holds the VIP" wait_until 20 only_holder $VIP d1 d1 d2
 sleep 1
 kill "$mon1" "$mon2" 2>/dev/null
@@ -237,13 +262,13 @@ if [ -n "$add1" ] && [ -n "$del2" ]; then
     echo "   VIP on both directors during preemption: $overlap ms"
     check "3. preemption overlap under one advert interval ($overlap ms)" test "$overlap" -lt 1000
 else
-    fail "3. preemption overlap measurable (director1 add '$add1', director2 delete '$del2')"
+    fail "3. preemption overlap measurable (director1 added the VIP at '$add1' (empty: it kept the dead instance's), director2 deleted it at '$del2')"
 fi
 b=$(gets 2); echo "bodies: $b"
 check "3. requests served after preemption ($b)" not grep -q FAIL <<<"$b"
 
 # The guest's /tmp dies with it: show the daemons' logs when anything failed.
 if [ "$T_FAILS" -gt 0 ]; then
-    for d in d1 d2; do echo "---- $d log"; cat "$T_DIR/$d.log"; done
+    for f in "$T_DIR"/d1.log.* "$T_DIR"/d1.log "$T_DIR"/d2.log; do echo "---- ${f##*/}"; cat "$f"; done
 fi
 lab_done

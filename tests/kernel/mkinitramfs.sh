@@ -19,7 +19,10 @@ die() { echo "mkinitramfs.sh: $*" >&2; exit 1; }
 
 busybox=""
 for b in /bin/busybox /usr/bin/busybox; do
-    if [ -x "$b" ] && file -L "$b" 2>/dev/null | grep -q 'statically linked'; then busybox="$b"; break; fi
+    # The initramfs has no libc: only a static busybox runs there.
+    if [ -x "$b" ] && { ldd "$b" 2>&1 || true; } | grep -Eq 'not a dynamic executable|statically linked'; then
+        busybox="$b"; break
+    fi
 done
 [ -n "$busybox" ] || die "a static busybox is needed: apt-get install busybox-static"
 command -v cpio >/dev/null || die "cpio not found: apt-get install cpio"
