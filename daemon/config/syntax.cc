@@ -197,6 +197,19 @@ void Lexer::lex(std::string_view text, uint32_t file, const std::string& path_fo
             if (plain) {
                 tok.text = text.substr(pos, end - pos);
                 pos = end;
+                // `word\` at the end of a line: the backslash continues the
+                // line, it is not part of the word.
+                if (tok.text.size() > 1 && tok.text.back() == '\\') {
+                    size_t p = pos;
+                    while (p < text.size() && is_space(text[p])) ++p;
+                    if (p >= text.size() || text[p] == '\n') {
+                        tok.text.remove_suffix(1);
+                        pos = p + 1;
+                        doc_.tokens_.push_back(tok);
+                        ++line;
+                        continue;
+                    }
+                }
             } else {
                 pos = lex_quoted_word(text, pos, file, line, tok);
             }

@@ -481,6 +481,10 @@ void test_comments_quotes_continuation(void**) {
     // `!` and `#` inside a word do not start a comment.
     assert_string_equal(r.config->vrrp_instances[0].auth_pass.c_str(), "pa!ss#1");
     // Line numbers after a continuation still point at the right line.
+    // A backslash stuck to the last word continues the line as well.
+    auto glued = must_load_text("global_defs {\n smtp_server 192.168.10.5\\\n 27\n}\n");
+    assert_true(glued.config->global.smtp_server == ip("192.168.10.5"));
+    assert_int_equal(glued.config->global.smtp_port, 27);
     auto bad = load_text("global_defs {\n smtp_server \\\n 192.168.10.5 \\\n 26\n vrrp_version 7\n}\n", "t.conf");
     assert_false(bad.ok());
     assert_string_equal(bad.errors[0].str().c_str(), "t.conf:5: vrrp_version 7 out of range (2-3) in global_defs");
