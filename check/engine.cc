@@ -116,6 +116,9 @@ void CheckEngine::apply(std::shared_ptr<const config::Config> cfg) {
     // Old runs not carried over are destroyed here: timers stop, probes cancel.
     checkers_ = std::move(checkers);
     servers_ = std::move(servers);
+    by_config_.clear();
+    by_config_.reserve(servers_.size());
+    for (const auto& [key, server] : servers_) by_config_[server->rs] = server.get();
     cfg_ = std::move(cfg);
     VLOG_INFO("checkers: %zu kept, %zu started, %zu removed", kept, started, removed);
 }
@@ -215,6 +218,8 @@ void CheckEngine::mark_dirty() {
 }
 
 RealServerHealth CheckEngine::health_of(const config::VirtualServer& vs, const config::RealServer& rs) const {
+    auto fast = by_config_.find(&rs);
+    if (fast != by_config_.end()) return {fast->second->up, fast->second->dynamic_weight};
     auto it = servers_.find(RealServerKey{vs.key, rs.addr, rs.port});
     if (it == servers_.end()) return {};
     return {it->second->up, it->second->dynamic_weight};

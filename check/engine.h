@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "check/desired.h"
@@ -116,6 +117,9 @@ private:
     std::shared_ptr<const config::Config> cfg_;
     std::map<CheckerKey, std::unique_ptr<CheckerRun>> checkers_;
     std::map<RealServerKey, std::unique_ptr<ServerRun>> servers_;
+    // The same servers by their place in cfg_: health_of() runs for every real
+    // server on every batch, and a pointer hash beats comparing keys.
+    std::unordered_map<const config::RealServer*, const ServerRun*> by_config_;
     uint64_t jitter_seed_ = 0;
     EngineStats stats_;
 };
