@@ -1,6 +1,7 @@
 #include "daemon/config/syntax.h"
 
 #include <glob.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -283,6 +284,11 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
             fail("include cycle: " + chain + real);
             return;
         }
+    }
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fail("cannot read " + std::string(from ? "included file " : "") + "'" + path + "': it is a directory");
+        return;
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {

@@ -436,6 +436,11 @@ void test_warnings(void**) {
     assert_string_equal(r.warnings[0].str().c_str(),
                         "t.conf:2: interface vigil-nx0 does not exist on this machine (vrrp_instance VI_1 stays in FAULT until it appears)");
 
+    auto empty = load_text("# nothing but a comment\n", "t.conf");
+    assert_true(empty.ok());
+    assert_int_equal(empty.warnings.size(), 1);
+    assert_non_null(strstr(empty.warnings[0].message.c_str(), "configuration is empty"));
+
     auto q = load_text("virtual_server 192.168.10.1 80 {\n quorum 5\n real_server 192.168.10.2 80 {\n weight 2\n }\n}\n", "t.conf");
     assert_true(q.ok());
     assert_int_equal(q.warnings.size(), 1);
@@ -513,6 +518,10 @@ void test_includes(void**) {
     auto none = load_file(fixture("does-not-exist.conf"));
     assert_false(none.ok());
     assert_non_null(strstr(none.errors[0].str().c_str(), "cannot open"));
+
+    auto dir = load_file(CONFIG_FIXTURES);
+    assert_false(dir.ok());
+    assert_non_null(strstr(dir.errors[0].str().c_str(), "it is a directory"));
 
     // Text loaded under a file's name that includes that same file.
     auto self = load_text("include a.conf\n", fixture("inc/cycle/a.conf"));
