@@ -311,7 +311,7 @@ public:
     Config cfg_;
     std::vector<InstanceDraft> instances_;
     std::vector<ServerDraft> servers_;
-    std::vector<const Token*> script_toks_, group_toks_, vsg_toks_;
+    std::vector<const Token*> script_toks_, member_toks_;
     std::vector<Diagnostic> errors_, warnings_;
 
 private:
@@ -403,20 +403,22 @@ const Keyword<VrrpScript> kScriptKeywords[] = {
 
 // ---------------------------------------------------------------- vrrp_sync_group
 
-template <class T>
 void notify_keyword(Builder& b, const Statement& s, std::string& field, const std::string& c) {
     if (auto x = b.script_arg(s, c)) field = *x;
 }
 
 const Keyword<SyncGroup> kSyncGroupKeywords[] = {
     {"group", [](Builder& b, const Statement& s, SyncGroup& g, const std::string&) {
-         for (auto* t : b.list_items(s)) g.members.emplace_back(t->text);
+         for (auto* t : b.list_items(s)) {
+             g.members.emplace_back(t->text);
+             b.member_toks_.push_back(t);  // for cross_checks' messages
+         }
      }, true},
-    {"notify", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword<int>(b, s, g.notify, c); }},
-    {"notify_master", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword<int>(b, s, g.notify_master, c); }},
-    {"notify_backup", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword<int>(b, s, g.notify_backup, c); }},
-    {"notify_fault", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword<int>(b, s, g.notify_fault, c); }},
-    {"notify_stop", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword<int>(b, s, g.notify_stop, c); }},
+    {"notify", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify, c); }},
+    {"notify_master", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_master, c); }},
+    {"notify_backup", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_backup, c); }},
+    {"notify_fault", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_fault, c); }},
+    {"notify_stop", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_stop, c); }},
     {"smtp_alert", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) {
          if (auto v = b.flag(s, c)) g.smtp_alert = *v;
      }},
@@ -1238,7 +1240,6 @@ void Builder::top_level(const Statement& st) {
         for (const auto& other : cfg_.sync_groups)
             if (other.name == g.name) error(*st.keyword, "duplicate " + ctx + " (first at " + other.where.str() + ")");
         cfg_.sync_groups.push_back(std::move(g));
-        group_toks_.push_back(st.keyword);
     } else if (kw == "vrrp_instance") {
         if (!need_block()) return;
         auto name = name_arg();
@@ -1312,12 +1313,14 @@ void Builder::cross_checks() {
     }
     // Sync groups: members must exist and belong to one group only.
     std::map<std::string, std::string> member_of;
+    size_t member_index = 0;
     for (const auto& g : cfg_.sync_groups) {
         for (const auto& m : g.members) {
+            const Token& at = *member_toks_[member_index++];
             bool exists = std::any_of(instances_.begin(), instances_.end(), [&](auto& d) { return d.inst.name == m; });
-            if (!exists) error_at(g.where, "vrrp_sync_group " + g.name + " names vrrp_instance " + m + ", which does not exist");
+            if (!exists) error(at, "vrrp_sync_group " + g.name + " names vrrp_instance " + m + ", which does not exist");
             auto [it, fresh] = member_of.emplace(m, g.name);
-            if (!fresh) error_at(g.where, "vrrp_instance " + m + " is in both vrrp_sync_group " + it->second + " and " + g.name);
+            if (!fresh) error(at, "vrrp_instance " + m + " is in both vrrp_sync_group " + it->second + " and " + g.name);
         }
     }
     // track_script names a vrrp_script.

@@ -350,9 +350,9 @@ const ErrorCase kErrorCases[] = {
     {INST_HEAD " virtual_router_id 1\n" INST_VIP "}\n"
      "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 2\n" INST_VIP "}\n", "t.conf:8: duplicate vrrp_instance VI_1 (first at t.conf:1)"},
     {"vrrp_sync_group SG {\n group {\n VI_1\n VI_9\n }\n}\n" INST_HEAD " virtual_router_id 1\n" INST_VIP "}\n",
-     "t.conf:1: vrrp_sync_group SG names vrrp_instance VI_9, which does not exist"},
+     "t.conf:4: vrrp_sync_group SG names vrrp_instance VI_9, which does not exist"},
     {"vrrp_sync_group A {\n group {\n VI_1\n }\n}\nvrrp_sync_group B {\n group {\n VI_1\n }\n}\n" INST_HEAD " virtual_router_id 1\n" INST_VIP "}\n",
-     "t.conf:6: vrrp_instance VI_1 is in both vrrp_sync_group A and B"},
+     "t.conf:8: vrrp_instance VI_1 is in both vrrp_sync_group A and B"},
     {"vrrp_sync_group SG {\n}\n", "t.conf:1: vrrp_sync_group SG has no group"},
     {"vrrp_script chk {\n interval 1\n}\n", "t.conf:1: vrrp_script chk has no script"},
     {"vrrp_script chk {\n script /bin/true\n weight 300\n}\n", "t.conf:3: weight 300 out of range (-253-253) in vrrp_script chk"},
