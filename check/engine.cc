@@ -38,7 +38,11 @@ struct CheckEngine::CheckerRun {
     ev::Timer timer;
     std::unique_ptr<Probe> probe;
     double due = 0;  // ev time the timer is meant to fire
-    std::string label;
+    // "[10.0.0.1:80] 10.0.1.1:80 TCP_CHECK", built only when logging (not
+    // stored: 10,000 checkers would carry 10,000 strings for rare log lines).
+    std::string label() const {
+        return "[" + vs_name(*server->vs) + "] " + rs_name(*server->rs) + " " + checker_type_name(cfg->type);
+    }
 };
 
 CheckEngine::CheckEngine(ev::Loop* loop, ProbeFactory& probes, HealthChanged on_health_changed,
@@ -97,7 +101,6 @@ void CheckEngine::apply(std::shared_ptr<const config::Config> cfg) {
                 }
                 run->cfg = &c;
                 run->server = server.get();
-                run->label = "[" + vs_name(vs) + "] " + rs_name(rs) + " " + checker_type_name(c.type);
                 server->checkers.push_back(run.get());
                 checkers.emplace(ckey, std::move(run));
             }
@@ -147,7 +150,6 @@ ProbeTarget CheckEngine::target_of(const CheckerRun& run) const {
     t.script.group = c.user.empty() ? cfg_->global.script_group : c.group;
     t.script.timeout = c.misc_timeout.count() > 0 ? c.misc_timeout : run.health.policy().delay_loop;
     t.misc_dynamic = c.misc_dynamic;
-    t.label = run.label;
     return t;
 }
 
@@ -175,13 +177,13 @@ void CheckEngine::on_result(CheckerRun& run, const ProbeResult& result, const st
     if (!result.ok && (v.retrying || v.changed)) {
         static log::RateLimit failures(200, std::chrono::seconds(10));
         if (v.retrying)
-            failures.write(log::Level::Info, "%s failed: %s (retry %d of %d in %lld ms)", run.label.c_str(),
+            failures.write(log::Level::Info, "%s failed: %s (retry %d of %d in %lld ms)", run.label().c_str(),
                            reason.c_str(), run.health.failures_in_row(), run.health.policy().retry,
                            static_cast<long long>(v.next_probe_in.count()));
         else
-            failures.write(log::Level::Warning, "%s failed: %s", run.label.c_str(), reason.c_str());
+            failures.write(log::Level::Warning, "%s failed: %s", run.label().c_str(), reason.c_str());
     }
-    if (v.changed) VLOG_NOTICE("%s: checker %s", run.label.c_str(), to_string(v.health));
+    if (v.changed) VLOG_NOTICE("%s: checker %s", run.label().c_str(), to_string(v.health));
     schedule(run, v.next_probe_in);
     if (v.changed || (result.ok && result.weight)) update_server(*run.server);
 }

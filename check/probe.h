@@ -29,7 +29,6 @@ struct ProbeTarget {
     std::string virtualhost;
     ScriptSpec script;                    // MISC_CHECK
     bool misc_dynamic = false;
-    std::string label;                    // "10.0.0.1:80/10.0.1.1:80 TCP_CHECK", for logs
 };
 
 // A probe in flight; destroying it cancels it (no callback afterwards).
