@@ -93,6 +93,11 @@ bool VrrpSocket::join(std::string* error) {
 
 bool VrrpSocket::rejoin(int ifindex, std::string* error) {
     opts_.ifindex = ifindex;
+    // SO_BINDTODEVICE resolved the name to the old index: bind again.
+    if (setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, opts_.ifname.c_str(), opts_.ifname.size() + 1) != 0) {
+        if (error) *error = errtext(("SO_BINDTODEVICE " + opts_.ifname).c_str());
+        return false;
+    }
     if (opts_.family == AF_INET) {
         ip_mreqn mif{};
         mif.imr_ifindex = ifindex;

@@ -364,6 +364,8 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
         groups_.push_back(std::move(g));
     }
     for (auto* p : fresh) try_activate(*p);
+    // Kept instances may track scripts that changed or went away.
+    if (!initial) refresh_tracking();
     stats_dirty_ = true;
 }
 

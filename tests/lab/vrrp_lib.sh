@@ -47,14 +47,15 @@ only_holder() {
     [ "$(holders "$vip" "$@")" = "$want" ]
 }
 
-# stat NODE INSTANCE FIELD: a field of vrrp.stats (written at most 1 s late).
-vstat() {
-    sed -n "s/^instance $2 .*[ ]$3=\([^ ]*\).*/\1/p" "$T_DIR/run-$1/vrrp.stats" 2>/dev/null
+# vstat NODE INSTANCE FIELD: a field of an instance line of vrrp.stats
+# (written at most 1 s late). sock_stat NODE LABEL FIELD: of a socket line.
+stats_field() {
+    awk -v kind="$2" -v name="$3" -v key="$4" '$1 == kind && $2 == name {
+        for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }' \
+        "$T_DIR/run-$1/vrrp.stats" 2>/dev/null
 }
-# sock_stat NODE LABEL FIELD: a field of a socket line of vrrp.stats.
-sock_stat() {
-    sed -n "s|^socket $2 .*[ ]$3=\([^ ]*\).*|\1|p" "$T_DIR/run-$1/vrrp.stats" 2>/dev/null
-}
+vstat() { stats_field "$1" instance "$2" "$3"; }
+sock_stat() { stats_field "$1" socket "$2" "$3"; }
 
 # capture NAME FILTER: tcpdump on the switch bridge into $T_DIR/NAME.pcap.
 # Prints the PID; stop it with stop_capture PID.

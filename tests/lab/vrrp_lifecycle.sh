@@ -2,9 +2,12 @@
 # The vrrp child's life: an instance whose interface does not exist yet waits
 # in FAULT and starts when the interface appears; a crash of the vrrp child
 # alone (core alive) causes no transition on the wire (core restarts it and
-# it resumes as MASTER before the peer's Master_Down_Interval runs out); a
-# reload (SIGHUP) that adds an instance leaves the existing one untouched, and
-# one that changes the master instance keeps its mastership.
+# it resumes as MASTER before the peer's Master_Down_Interval runs out; at
+# advert_int 0.5 s that leaves 1.3-1.8 s for core's restart delay and the new
+# child's start on a loaded machine); a reload (SIGHUP) that adds an instance
+# leaves the existing one untouched, and one that changes the master instance
+# keeps its mastership; an interface deleted and created again (new ifindex)
+# is found again by the socket.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/lab/vrrp_lib.sh"
 lab_init
@@ -20,7 +23,7 @@ vrrp_instance $1 {
     virtual_router_id $3
     priority $4
     version 3
-    advert_int 0.1
+    advert_int 0.5
     virtual_ipaddress {
         $5/24
     }
@@ -48,7 +51,7 @@ check "found a's vrrp child ($vrrp_pid)" test -n "$vrrp_pid"
 kill -KILL "$vrrp_pid"
 check "core restarted the vrrp child" wait_until 3 log_has a "started vrrp child"
 check "the new child resumed as Master" wait_until 3 log_has a "resuming as Master"
-sleep 1
+sleep 2  # longer than b's Master_Down_Interval
 check "b never became master: zero transitions on the wire" \
     test "$(grep -c 'Backup -> Master' "$T_DIR/b.log")" = "$b_masters"
 check "a still holds the VIP" has_addr a eth1 $VIP
@@ -73,4 +76,15 @@ sleep 0.5
 check "reload: b still never became master after the change" \
     test "$(grep -c 'Backup -> Master' "$T_DIR/b.log")" = "$b_masters"
 check "reload: a holds VI_1's VIP" has_addr a eth1 $VIP
+
+# The interface is deleted and created again (new ifindex): FAULT, then back.
+rx_before=$(sock_stat a eth1/v4 received)
+ip -n "$(ns a)" link del eth1
+check "eth1 deleted: b takes over" wait_until 4 has_addr b eth1 $VIP
+check "a's VI_1 is in Fault" wait_until 2 log_has a "VI_1.* -> Fault"
+vrrp_second_if a 1
+check "eth1 created again: a receives and preempts on the new interface" wait_until 5 has_addr a eth1 $VIP
+check "b released the VIP (it heard a on the new eth1)" wait_until 2 bash -c "! ip -n $(ns b) -o addr show dev eth1 | grep -q $VIP"
+rx_more() { [ "$(sock_stat a eth1/v4 received)" -gt "$rx_before" ]; }
+check "a's socket receives on the new eth1 (b's adverts; before: $rx_before)" wait_until 3 rx_more
 lab_done
