@@ -157,7 +157,13 @@ void test_every_keyword(void**) {
     assert_int_equal(vsg.fwmarks.size(), 1);
     assert_int_equal(vsg.fwmarks[0], 7);
 
-    assert_int_equal(c.virtual_servers.size(), 3);
+    assert_int_equal(c.virtual_servers.size(), 4);
+    const auto& v6 = c.virtual_servers[3];
+    assert_int_equal(v6.family, AF_INET6);
+    assert_int_equal(*v6.persistence_granularity, 64);
+    assert_int_equal(v6.persistence_timeout->count(), 360);
+    assert_string_equal(v6.sched_flags.at(0).c_str(), "mh-port");
+    assert_int_equal(*v6.real_servers[0].checkers[0].urls[0].status_code, 204);
     const auto& vs = c.virtual_servers[0];
     assert_true(vs.key == VirtualServerKey(IpPort{ip("192.168.10.100"), 80}));
     assert_int_equal(vs.delay_loop.count(), 10000);
