@@ -12,6 +12,9 @@
 #include <cstring>
 
 #include "daemon/config/load.h"
+#include "vrrp/advert.h"
+#include "vrrp/netlink.h"
+#include "vrrp/socket.h"
 
 namespace vigil {
 
@@ -109,7 +112,9 @@ Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Confi
                       [this](const std::string& c) { return make_context(c); },
                       [this](const std::string& c, const ipc::Message& m) { on_message(c, m); },
                       [this](const std::string& c) { on_child_exit(c); },
-                      nullptr,
+                      [this](const std::string& c) {
+                          if (c == "vrrp") resign_masters();
+                      },
                       [this] {
                           sigterm_.stop();
                           sigint_.stop();
@@ -204,6 +209,93 @@ void Core::on_message(const std::string& child, const ipc::Message& m) {
 void Core::on_child_exit(const std::string& child) {
     // A child that dies mid-reload gets the new config when it is restarted.
     if (reload_waiting_.erase(child)) finish_reload_if_done();
+}
+
+// DESIGN.md: when the vrrp child cannot be kept running (crash loop), core
+// itself gives up the instances that were MASTER, so the peer takes over at
+// once and no VIP is left answering on a director without VRRP:
+// - remove the VIPs and virtual routes the child had added;
+// - send one advertisement with priority 0, "the current Master has stopped
+//   participating in VRRP" (RFC 3768 5.3.4, RFC 5798 5.2.4): the backup then
+//   waits only Skew_Time instead of Master_Down_Interval (RFC 5798 6.4.2).
+void Core::resign_masters() {
+    std::vector<const config::VrrpInstance*> masters;
+    for (const auto& vi : config_->vrrp_instances) {
+        auto it = instances_.find(vi.name);
+        if (it != instances_.end() && it->second.state == kStateMaster) masters.push_back(&vi);
+    }
+    if (masters.empty()) return;
+    std::string error;
+    auto netlink = vrrp::NetlinkReflector::open(&error);
+    if (!netlink) {
+        VLOG_ERR("cannot resign the MASTER instances: netlink: %s", error.c_str());
+        return;
+    }
+    for (const config::VrrpInstance* vi : masters) {
+        auto link = netlink->link(vi->interface);
+        if (!link) {
+            VLOG_ERR("%s: cannot resign: interface %s not found", vi->name.c_str(), vi->interface.c_str());
+            continue;
+        }
+        std::vector<IpAddress> vip_addrs;
+        auto ifindex_of = [&](const std::string& dev) {
+            if (dev.empty()) return link->ifindex;
+            auto l = netlink->link(dev);
+            return l ? l->ifindex : 0;
+        };
+        for (const auto* list : {&vi->vips, &vi->vips_excluded}) {
+            for (const auto& vip : *list) {
+                if (list == &vi->vips && vip.addr.addr.family() == vi->family) vip_addrs.push_back(vip.addr.addr);
+                int ifindex = ifindex_of(vip.dev);
+                if (ifindex && !netlink->del_address(vip, ifindex, &error))
+                    VLOG_WARN("%s: removing %s: %s", vi->name.c_str(), vip.addr.str().c_str(), error.c_str());
+            }
+        }
+        for (const auto& route : vi->routes)
+            if (!netlink->del_route(route, link->ifindex, &error))
+                VLOG_WARN("%s: removing route %s: %s", vi->name.c_str(), route.dst.str().c_str(), error.c_str());
+
+        vrrp::Advert advert;
+        advert.version = vi->version;
+        advert.vrid = vi->vrid;
+        advert.priority = vrrp::kPriorityStop;
+        advert.advert_int = vi->advert_int;
+        if (vi->version == 2 && vi->auth_type == config::AuthType::Pass) {
+            advert.auth_type = vrrp::kAuthPass;
+            for (size_t i = 0; i < vi->auth_pass.size() && i < advert.auth_data.size(); ++i)
+                advert.auth_data[i] = vi->auth_pass[i];
+        }
+        advert.addresses = vip_addrs;
+        auto source = vi->unicast_src_ip ? vi->unicast_src_ip
+                                         : netlink->primary_address(link->ifindex, vi->family, vip_addrs);
+        if (!source) {
+            VLOG_ERR("%s: cannot send priority 0: no source address on %s", vi->name.c_str(), vi->interface.c_str());
+            continue;
+        }
+        vrrp::SocketOptions so;
+        so.family = vi->family;
+        so.ifname = vi->interface;
+        so.ifindex = link->ifindex;
+        so.unicast_peers = vi->unicast_peers;
+        so.source = source;
+        auto sock = vrrp::VrrpSocket::open(so, &error);
+        if (!sock) {
+            VLOG_ERR("%s: cannot send priority 0: %s", vi->name.c_str(), error.c_str());
+            continue;
+        }
+        // v3 checksums cover the destination, so each peer gets its own packet.
+        std::vector<IpAddress> destinations = vi->unicast_peers;
+        if (destinations.empty()) destinations.push_back(vrrp::vrrp_multicast_group(vi->family));
+        bool sent = true;
+        for (const auto& dst : destinations)
+            sent = sock->send_to(vrrp::serialize(advert, *source, dst), dst, &error) && sent;
+        if (sent)
+            VLOG_NOTICE("%s: vrrp child is down for good: sent priority 0 and removed %zu VIP(s)",
+                        vi->name.c_str(), vi->vips.size() + vi->vips_excluded.size());
+        else
+            VLOG_ERR("%s: sending priority 0: %s", vi->name.c_str(), error.c_str());
+        instances_[vi->name] = {3, 0};  // as good as FAULT: nobody runs it any more
+    }
 }
 
 void Core::notify_ready() {

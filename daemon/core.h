@@ -68,6 +68,7 @@ private:
     void finish_reload_if_done();
     void shutdown(const char* why);
     void notify_ready();
+    void resign_masters();
 
     ev::Loop* loop_;
     CoreOptions opts_;
