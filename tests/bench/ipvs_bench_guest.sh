@@ -1,0 +1,126 @@
+#!/bin/bash
+# Guest side of ipvs_bench.sh (issue 4 benchmark): 100 virtual servers x 100
+# real servers (10,000 destinations, TCP_CHECKs that succeed) programmed from
+# an empty table by
+#   (a) vigil's reconciler (ipvs_apply: config parse + dump + diff + batched apply),
+#   (b) ipvsadm-restore of the same rules,
+#   (c) keepalived -C with the same config,
+#   (d) the minimal batched writer (ipvs_apply write: the same 10,100 messages,
+#       no parse, no dump, no diff): the kernel's own cost,
+# each in a fresh network namespace (deleted destinations linger in a
+# per-namespace trash that slows later adds). Then vigil's unchanged reload
+# and stop on the same 10,000. Prints figures; not a pass/fail test (exit 0
+# unless something could not run at all).
+# Addresses: 10.100.0.x (VIPs), 10.200.x.y (real servers, made local inside
+# each namespace so TCP_CHECKs connect to a listener there); nothing leaves
+# the namespaces.
+set -u
+. "$top_srcdir/tests/lib.sh"
+T_NAME=ipvs_bench_guest
+lab_init
+require_cmd ipvsadm ipvsadm-restore keepalived python3
+APPLY="$top_builddir/tests/bench/ipvs_apply"
+S="${BENCH_SERVICES:-100}"
+D="${BENCH_DESTS:-100}"
+RULES=$((S * D + S))
+
+conf="$T_DIR/bench.conf"
+rules="$T_DIR/bench.rules"
+{
+    for s in $(seq 0 $((S - 1))); do
+        printf 'virtual_server 10.100.0.%d 80 {\n    delay_loop 60\n    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n' "$s"
+        for d in $(seq 0 $((D - 1))); do
+            printf '    real_server 10.200.%d.%d 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 3\n        }\n    }\n' "$s" "$d"
+        done
+        printf '}\n'
+    done
+} >"$conf"
+{
+    for s in $(seq 0 $((S - 1))); do
+        printf -- '-A -t 10.100.0.%d:80 -s wrr\n' "$s"
+        for d in $(seq 0 $((D - 1))); do printf -- '-a -t 10.100.0.%d:80 -r 10.200.%d.%d:80 -g -w 1\n' "$s" "$s" "$d"; done
+    done
+} >"$rules"
+echo "config: $(wc -c <"$conf") bytes, $RULES rules; guest $(nproc) CPUs, kernel $(uname -r)"
+
+# fresh NAME: a namespace with lo up, the real servers' addresses local, and a
+# listener accepting on port 80 (so TCP_CHECKs succeed).
+fresh() {
+    ns_add "$1"
+    ip -n "$(ns "$1")" route add local 10.200.0.0/16 dev lo
+    start_bg "$1" "$T_DIR/$1.listener.log" python3 -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 80))
+s.listen(4096)
+while True:
+    c, _ = s.accept()
+    c.close()
+' >/dev/null
+}
+# Rules in a namespace's table: /proc/net/ip_vs has 3 header lines, then one
+# line per service and per destination (cheaper to poll than ipvsadm).
+count_rules() { echo $(( $(in_ns "$1" cat /proc/net/ip_vs | wc -l) - 3 )); }
+# wait_count NS OP N SECONDS: poll until the rule count OP N (-ge / -eq), bounded.
+wait_count() {
+    local deadline=$(( $(date +%s) + $4 )) n
+    while :; do
+        n=$(count_rules "$1")
+        [ "$n" "$2" "$3" ] && break
+        [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 0.2
+    done
+    echo "$n"
+}
+ms_between() { echo $(( ($2 - $1) / 1000000 )); }
+figure() { printf '%-44s %s\n' "$1" "$2"; }
+
+# Load the modules first: the first add otherwise pays for loading ip_vs and
+# the scheduler, and that is not anyone's programming cost. Run every binary
+# once so the 9p page cache is warm for all contenders.
+modprobe -a ip_vs ip_vs_wrr || echo "modprobe ip_vs ip_vs_wrr failed"
+"$APPLY" dump >/dev/null 2>&1; ipvsadm -v >/dev/null 2>&1; keepalived -v >/dev/null 2>&1
+
+# (d) minimal batched writer (run first and again last: the spread is the noise)
+writer() {
+    fresh "$1"
+    t0=$(date +%s%N); out="$(in_ns "$1" "$APPLY" write "$S" "$D" 2>&1)"; t1=$(date +%s%N)
+    figure "(d) batched writer: start -> last rule" "$(ms_between "$t0" "$t1") ms  [$(grep -o 'netlink_ms=.*' <<<"$out")]"
+    figure "    rules in the kernel" "$(count_rules "$1")"
+}
+writer w1
+
+# (a) vigil
+fresh v
+t0=$(date +%s%N); out="$(in_ns v "$APPLY" apply "$conf" 2>&1)"; t1=$(date +%s%N)
+figure "(a) vigil: start -> last rule" "$(ms_between "$t0" "$t1") ms  [$(grep -o 'parse_ms=.*' <<<"$out")]"
+figure "    rules in the kernel" "$(count_rules v)"
+t0=$(date +%s%N); out="$(in_ns v "$APPLY" apply "$conf" 2>&1)"; t1=$(date +%s%N)
+figure "    unchanged reload (parse+dump+diff)" "$(ms_between "$t0" "$t1") ms  [$(grep -o 'parse_ms=.*' <<<"$out")]"
+t0=$(date +%s%N); out="$(in_ns v "$APPLY" stop "$conf" 2>&1)"; t1=$(date +%s%N)
+figure "    stop: table empty after" "$(ms_between "$t0" "$t1") ms  [$(grep -o 'parse_ms=.*' <<<"$out")], rules left $(count_rules v)"
+
+# (b) ipvsadm-restore
+fresh r
+t0=$(date +%s%N); in_ns r ipvsadm-restore <"$rules"; t1=$(date +%s%N)
+figure "(b) ipvsadm-restore: start -> last rule" "$(ms_between "$t0" "$t1") ms"
+figure "    rules in the kernel" "$(count_rules r)"
+
+# (c) keepalived, checker process only
+fresh k
+t0=$(date +%s%N)
+kpid=$(start_bg k "$T_DIR/keepalived.log" keepalived -n -C -f "$conf" \
+    -p "$T_DIR/k.pid" -c "$T_DIR/kc.pid" -r "$T_DIR/kv.pid")
+n=$(wait_count k -ge "$RULES" 300)
+t1=$(date +%s%N)
+figure "(c) keepalived: start -> last rule (polled)" "$(ms_between "$t0" "$t1") ms, rules $n"
+ckpid=$(cat "$T_DIR/kc.pid" 2>/dev/null)
+[ -n "$ckpid" ] && figure "    checker RSS" "$(awk '/VmRSS/ {print $2 " kB"}' /proc/"$ckpid"/status 2>/dev/null)"
+t0=$(date +%s%N); kill -TERM "$kpid"
+n=$(wait_count k -eq 0 300)
+t1=$(date +%s%N)
+figure "    stop: table empty after (polled)" "$(ms_between "$t0" "$t1") ms, rules left $n"
+
+writer w2
+exit 0
