@@ -19,7 +19,10 @@
 
 namespace vigil::config {
 
-std::string Diagnostic::str() const { return where.str() + ": " + message; }
+// Line 0: about the file as a whole (cannot open it, it is empty).
+std::string Diagnostic::str() const {
+    return (where.line > 0 ? where.str() : where.file) + ": " + message;
+}
 
 namespace {
 

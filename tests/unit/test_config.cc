@@ -523,7 +523,9 @@ void test_includes(void**) {
 
     auto none = load_file(fixture("does-not-exist.conf"));
     assert_false(none.ok());
-    assert_non_null(strstr(none.errors[0].str().c_str(), "cannot open"));
+    assert_string_equal(none.errors[0].str().c_str(),
+                        (fixture("does-not-exist.conf") + ": cannot open '" + fixture("does-not-exist.conf") +
+                         "': No such file or directory").c_str());
 
     auto dir = load_file(CONFIG_FIXTURES);
     assert_false(dir.ok());
