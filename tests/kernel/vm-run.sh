@@ -69,9 +69,19 @@ exec 9>&-
 kernel="$cache/root/boot/vmlinuz-$release"
 
 vmio="$(mktemp -d /tmp/vigil-vm.XXXXXX)" || exit 1
-cleanup() { rm -rf "$vmio"; }
+# If vm-run.sh itself is interrupted or terminated, the guest goes with it:
+# timeout runs in its own process group (terminal signals miss it), so it is
+# signalled by PID and forwards the signal to QEMU.
+stop_guest() {
+    local pid
+    pid="$(cat "$vmio/timeout.pid" 2>/dev/null)" || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+}
+cleanup() { stop_guest; rm -rf "$vmio"; }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'say "interrupted; stopping the guest"; exit 1' INT TERM
 
 # Host paths the guest needs under /tmp or /run (hidden by its fresh tmpfs
 # there otherwise), outermost only.
@@ -136,14 +146,24 @@ append+=" i8042.noaux i8042.nokbd i8042.nopnp random.trust_cpu=on tsc=reliable n
 
 start_ns=$(date +%s%N)
 # timeout: a hung guest can never hang the suite (SIGKILL 10 s after TERM).
-timeout -k 10 "$timeout_s" "$qemu" -nodefaults -no-user-config -accel tcg -cpu max \
+# Run in the background and waited for, so that a signal to vm-run.sh is
+# handled at once rather than after the guest ends.
+run_qemu() {
+    timeout -k 10 "$timeout_s" "$qemu" -nodefaults -no-user-config -accel tcg -cpu max \
     -machine pc -m "$mem" -smp "$smp" -display none -no-reboot "${bios[@]}" \
     -kernel "$kernel" -initrd "$initrd" -append "$append" \
     -chardev stdio,id=console,signal=off -serial chardev:console \
     -virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
     -virtfs "local,path=$vmio,mount_tag=vmio,security_model=none,multidevs=remap" \
-    </dev/null 2>&1 | sed -u -e 's/\r$//' -e '/^\[ *[0-9.]*\] reboot: Power down$/d'
-qemu_rc=${PIPESTATUS[0]}
+    </dev/null 2>&1 &
+    echo $! >"$vmio/timeout.pid"
+    wait $!
+    echo $? >"$vmio/qemu.rc"
+}
+run_qemu | sed -u -e 's/\r$//' -e '/^\[ *[0-9.]*\] reboot: Power down$/d' &
+wait $!
+qemu_rc="$(cat "$vmio/qemu.rc" 2>/dev/null || echo '?')"
+rm -f "$vmio/timeout.pid"
 total_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 
 if [ ! -s "$vmio/rc" ]; then
