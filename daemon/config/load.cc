@@ -460,7 +460,12 @@ std::optional<VirtualAddress> Builder::virtual_address(const Statement& s, const
             return std::nullopt;
         }
         const Token& val = s.arg(++i);
-        if (opt == "dev") va.dev = std::string(val.text);
+        if ((opt == "dev" || opt == "label") && val.text.size() >= IFNAMSIZ) {
+            // Both travel in IFNAMSIZ-sized kernel fields (IFA_LABEL, ifr_name).
+            error(val, std::string(opt) + " " + quote(val.text) + " is longer than " + std::to_string(IFNAMSIZ - 1) +
+                           " characters in " + ctx);
+            ok = false;
+        } else if (opt == "dev") va.dev = std::string(val.text);
         else if (opt == "label") va.label = std::string(val.text);
         else if (opt == "scope") {
             static constexpr std::string_view scopes[] = {"global", "site", "link", "host", "nowhere"};

@@ -326,6 +326,8 @@ const ErrorCase kErrorCases[] = {
     {INST_HEAD " virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1/33\n }\n}\n", "t.conf:5: virtual address '192.168.10.1/33'"},
     {INST_HEAD " virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1 dev\n }\n}\n", "t.conf:5: virtual address option 'dev' needs a value"},
     {INST_HEAD " virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1 scope galaxy\n }\n}\n", "t.conf:5: scope 'galaxy' is not one of"},
+    {INST_HEAD " virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1 label eth0:a-very-long-label\n }\n}\n", "t.conf:5: label 'eth0:a-very-long-label' is longer than 15 characters"},
+    {"vrrp_instance VI_1 {\n interface a-very-long-ifname0\n virtual_router_id 1\n" INST_VIP "}\n", "t.conf:2: interface name 'a-very-long-ifname0' is longer than 15 characters"},
     {INST_HEAD " virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1 no_track\n }\n}\n", "t.conf:5: virtual address option 'no_track' is not supported by vigil"},
     {INST_HEAD " virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1 brd 2001:db8::1\n }\n}\n", "t.conf:5: brd '2001:db8::1'"},
     {INST_HEAD " virtual_router_id 1\n" INST_VIP " virtual_routes {\n 10.0.0.0/8 via 2001:db8::1\n }\n}\n", "t.conf:8: virtual route via '2001:db8::1'"},
