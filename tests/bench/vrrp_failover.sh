@@ -26,7 +26,12 @@ VIP=10.77.0.100
 PY=/usr/bin/python3
 
 conf() {  # conf FILE PRIORITY VERSION ADVERT_INT STATE
+    # garp_master_delay 0: no second GARP set 5 s later, which could be
+    # mistaken for the takeover's first GARP in the next run.
     cat >"$1" <<EOF
+global_defs {
+    vrrp_garp_master_delay 0
+}
 vrrp_instance VI_1 {
     state $5
     interface eth0
@@ -85,8 +90,10 @@ for cell in $CELLS; do
                 sleep 0.2
             done
             stop_capture "$cap"
-            tcpdump -r "$T_DIR/$tag.pcap" -n -tt 2>/dev/null | grep -E "who-has $VIP .*tell $VIP" |
-                awk '{print $1}' >"$T_DIR/$tag.garps"
+            # Only the backup's GARPs count (by source MAC).
+            bmac=$(ip -n "$(ns b)" link show eth0 | awk '/link\/ether/ {print $2}')
+            tcpdump -r "$T_DIR/$tag.pcap" -e -n -tt 2>/dev/null | grep -E "who-has $VIP .*tell $VIP" |
+                awk -v mac="$bmac" '$2 == mac {print $1}' >"$T_DIR/$tag.garps"
             echo "$tag $ver $adv $mode $impl" >>"$results"
         done
     done
