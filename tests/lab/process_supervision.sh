@@ -35,10 +35,10 @@ if log_has "$LOG" "core: VI_1: .*-> MASTER"; then
 else
     fail "VI_1 never became MASTER, resume not tested"
 fi
-kill -SEGV "$CHECK"
+kill -ABRT "$CHECK"
 check "a crashed check child is restarted" \
     wait_until 3 bash -c "p=\$(. $top_srcdir/tests/lab/process_lib.sh; child_pid $CORE check) && [ \"\$p\" != $CHECK ]"
-check "core logs the crash signal" log_has "$LOG" "check child \(pid $CHECK\) died after [0-9]+ ms: killed by signal 11"
+check "core logs the crash signal" log_has "$LOG" "check child \(pid $CHECK\) died after [0-9]+ ms: killed by signal 6"
 VRRP=$(child_pid "$CORE" vrrp)
 CHECK=$(child_pid "$CORE" check)
 
