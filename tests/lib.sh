@@ -34,6 +34,11 @@ require_cmd() {
 
 lab_cleanup() {
     local pid ns
+    # start_bg usually runs in a command substitution (a subshell), where
+    # T_PIDS+= is lost: it also appends each PID to this file.
+    if [ -n "$T_DIR" ] && [ -f "$T_DIR/bg.pids" ]; then
+        while read -r pid; do T_PIDS+=("$pid"); done <"$T_DIR/bg.pids"
+    fi
     for pid in "${T_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -94,7 +99,8 @@ lab_host() {
 }
 
 # start_bg NAME LOG cmd...: run cmd in namespace NAME (or "-" for none) in the
-# background, output to LOG; prints the PID and records it for cleanup.
+# background, output to LOG; prints the PID and records it for cleanup (in
+# $T_DIR/bg.pids too, since pid=$(start_bg ...) runs in a subshell).
 start_bg() {
     local name="$1" logf="$2"; shift 2
     if [ "$name" = "-" ]; then
@@ -104,6 +110,7 @@ start_bg() {
     fi
     local pid=$!
     T_PIDS+=("$pid")
+    [ -n "$T_DIR" ] && echo "$pid" >>"$T_DIR/bg.pids"
     echo "$pid"
 }
 
