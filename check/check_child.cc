@@ -61,6 +61,9 @@ public:
             child_.send_reload_done("");
         };
         child_.on_stop = [this] { stop(); };
+        child_.on_query = [this](ipc::QueryKind kind) {
+            return kind == ipc::QueryKind::Stats ? stats_text() : status_text();
+        };
     }
 
     int run() {
@@ -139,6 +142,18 @@ private:
     }
 
     void write_stats() {
+        std::string out = stats_text();
+        std::string path = (ctx_.runtime_dir.empty() ? std::string("/run/vigil") : ctx_.runtime_dir) + "/check.stats";
+        std::string tmp = path + ".tmp";
+        std::ofstream f(tmp, std::ios::trunc);
+        f << out;
+        f.close();
+        if (f) std::rename(tmp.c_str(), path.c_str());
+    }
+
+    // What check.stats holds; also the answer to core's stats query (which
+    // restarts the worst-lateness window just as SIGUSR1 does).
+    std::string stats_text() {
         std::string out;
         if (engine_) {
             const check::EngineStats& st = engine_->stats();
@@ -155,12 +170,29 @@ private:
             engine_->reset_max_lateness();
         }
         out += reconciler_.stats_text();
-        std::string path = (ctx_.runtime_dir.empty() ? std::string("/run/vigil") : ctx_.runtime_dir) + "/check.stats";
-        std::string tmp = path + ".tmp";
-        std::ofstream f(tmp, std::ios::trunc);
-        f << out;
-        f.close();
-        if (f) std::rename(tmp.c_str(), path.c_str());
+        return out;
+    }
+
+    // The answer to core's status query: real servers up and down, in total
+    // and per virtual server, and each virtual server's quorum.
+    std::string status_text() const {
+        if (!cfg_ || !engine_) return {};
+        std::string lines;
+        size_t total = 0, up = 0;
+        for (const auto& vs : cfg_->virtual_servers) {
+            size_t vs_up = 0;
+            for (const auto& rs : vs.real_servers) vs_up += engine_->health_of(vs, rs).up ? 1 : 0;
+            total += vs.real_servers.size();
+            up += vs_up;
+            auto q = desired_.quorum_up(vs.key);
+            lines += "virtual_server " + check::vs_name(vs) + " real_servers=" + std::to_string(vs.real_servers.size()) +
+                     " up=" + std::to_string(vs_up) + " down=" + std::to_string(vs.real_servers.size() - vs_up) +
+                     " quorum=" + (q.value_or(true) ? "UP" : "DOWN") + "\n";
+        }
+        return "checks virtual_servers=" + std::to_string(cfg_->virtual_servers.size()) +
+               " real_servers=" + std::to_string(total) + " up=" + std::to_string(up) +
+               " down=" + std::to_string(total - up) + " ipvs=" + (reconciler_.available() ? "yes" : "no") + "\n" +
+               lines;
     }
 
     void run_notify(const std::string& command) {

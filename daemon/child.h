@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct ChildContext {
     // VRRP instances that were MASTER when the previous vrrp child died: the new
     // child resumes advertising for them at once instead of starting in BACKUP.
     std::vector<std::string> resume_master;
+    // The capabilities (CAP_* numbers) the child keeps once its setup is done
+    // (ChildLoop::send_ready drops the rest). nullopt: keep all.
+    std::optional<std::vector<int>> capabilities;
 };
 
 // Each returns the process exit status. They run their own libev loop

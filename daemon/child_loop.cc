@@ -1,9 +1,11 @@
 #include "daemon/child_loop.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "daemon/config/load.h"
 #include "daemon/log.h"
+#include "daemon/privileges.h"
 
 namespace vigil {
 
@@ -29,6 +31,19 @@ void ChildLoop::update_io() {
 }
 
 void ChildLoop::send_ready() {
+    // DESIGN.md: each child keeps only the privileges it needs. Setup (the
+    // IPVS socket, a modprobe, the first raw sockets) may need more; what
+    // follows, including everything parsed from the network, does not.
+    if (ctx_.capabilities && !privileges_dropped_) {
+        std::string error, note;
+        if (!privileges::keep_only(*ctx_.capabilities, &error, &note)) {
+            VLOG_ERR("cannot drop capabilities, exiting: %s", error.c_str());
+            _exit(1);
+        }
+        privileges_dropped_ = true;
+        if (!note.empty()) VLOG_WARN("capabilities: %s", note.c_str());
+        VLOG_DEBUG("capabilities now: %s", privileges::describe_current().c_str());
+    }
     if (ctx_.channel) ctx_.channel->send(ipc::MsgType::ChildReady);
     update_io();
 }
@@ -111,12 +126,31 @@ void ChildLoop::handle(const ipc::Message& m) {
             send_reload_done("");
         return;
     }
+    case ipc::MsgType::Query:
+        answer_query(m);
+        return;
     default: {
         static log::RateLimit unexpected;
         unexpected.write(log::Level::Warning, "ipc: unexpected %s message from core", ipc::to_string(m.type));
         return;
     }
     }
+}
+
+void ChildLoop::answer_query(const ipc::Message& m) {
+    uint32_t id = 0;
+    ipc::QueryKind kind{};
+    if (!ipc::decode_query(m.payload, &id, &kind)) {
+        static log::RateLimit bad;
+        bad.write(log::Level::Warning, "ipc: query of an unknown kind from core");
+        return;
+    }
+    std::string text = on_query ? on_query(kind) : std::string();
+    auto slices = ipc::split_text(text, ipc::kMaxPayload - sizeof(ipc::QueryReplyPayload));
+    if (slices.empty()) slices.emplace_back();
+    for (size_t i = 0; i < slices.size() && ctx_.channel; ++i)
+        ctx_.channel->send(ipc::MsgType::QueryReply, ipc::encode_query_reply(id, i + 1 == slices.size(), slices[i]));
+    update_io();
 }
 
 }  // namespace vigil

@@ -41,6 +41,13 @@ public:
     // break_loop(), possibly later. Unset: break_loop() at once.
     std::function<void()> on_stop;
 
+    // Core asks on behalf of a control socket client (`vigild --ctl stats`):
+    // the handler returns the text, ChildLoop sends it back in QueryReply
+    // slices. Unset: an empty answer.
+    std::function<std::string(ipc::QueryKind)> on_query;
+
+    // Setup is done: drops every capability but ctx.capabilities (the child
+    // exits if it cannot), then tells core the child is ready.
     void send_ready();
     // state: 0 Init, 1 Backup, 2 Master, 3 Fault (see ipc::InstanceStatePayload).
     void send_instance_state(std::string_view name, uint8_t state, uint8_t priority);
@@ -55,6 +62,7 @@ public:
 private:
     void on_channel(int revents);
     void handle(const ipc::Message& m);
+    void answer_query(const ipc::Message& m);
     void request_stop(const char* why);
     void update_io();
 
@@ -67,6 +75,7 @@ private:
     bool pending_too_large_ = false;
     std::shared_ptr<const config::Config> offered_;  // parsed, not yet confirmed
     bool stopping_ = false;
+    bool privileges_dropped_ = false;
 };
 
 // Largest reassembled config a child accepts (a DoS guard, not a real limit).

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "daemon/config/load.h"
+#include "daemon/privileges.h"
 #include "vrrp/advert.h"
 #include "vrrp/netlink.h"
 #include "vrrp/socket.h"
@@ -85,25 +86,10 @@ const char* state_name(uint8_t s) {
 
 constexpr uint8_t kStateMaster = 2;
 
-// Splits text into chunks of at most `max` bytes, at line ends where it can,
-// so each ConfigChunk fits one datagram.
-std::vector<std::string_view> split_chunks(std::string_view text, size_t max) {
-    std::vector<std::string_view> out;
-    while (!text.empty()) {
-        size_t n = std::min(max, text.size());
-        if (n < text.size()) {
-            size_t nl = text.rfind('\n', n - 1);
-            if (nl != std::string_view::npos && nl > 0) n = nl + 1;
-        }
-        out.push_back(text.substr(0, n));
-        text.remove_prefix(n);
-    }
-    return out;
-}
-
 }  // namespace
 
-Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Config> config, int pidfile_fd)
+Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Config> config, int pidfile_fd,
+           int control_fd)
     : loop_(loop),
       opts_(std::move(opts)),
       config_(std::move(config)),
@@ -123,14 +109,23 @@ Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Confi
                   }),
       sigterm_(loop, SIGTERM, [this] { shutdown("SIGTERM"); }),
       sigint_(loop, SIGINT, [this] { shutdown("SIGINT"); }),
-      sighup_(loop, SIGHUP, [this] { reload(); }),
+      sighup_(loop, SIGHUP, [this] { reload("SIGHUP"); }),
       watchdog_(loop, [] { notify("WATCHDOG=1"); }),
       reload_timer_(loop, [this] {
-          for (const auto& c : reload_waiting_) VLOG_WARN("%s child did not confirm the reload in time", c.c_str());
+          for (const auto& c : reload_waiting_) {
+              VLOG_WARN("%s child did not confirm the reload in time", c.c_str());
+              reload_problems_.push_back(c + " child did not confirm the reload in time");
+          }
           reload_waiting_.clear();
           finish_reload_if_done();
-      }) {
+      }),
+      query_timer_(loop, [this] { expire_queries(); }) {
     if (pidfile_fd >= 0) supervisor_.close_in_children(pidfile_fd);
+    if (control_fd >= 0) {
+        supervisor_.close_in_children(control_fd);
+        control_ = std::make_unique<control::ControlServer>(
+            loop, control_fd, [this](control::ControlServer::ClientId id, control::Command c) { on_control(id, c); });
+    }
     supervisor_.add({"vrrp", [](ChildContext& ctx) { return vrrp_child_main(ctx); }});
     supervisor_.add({"check", [](ChildContext& ctx) { return check_child_main(ctx); }});
 }
@@ -153,6 +148,8 @@ ChildContext Core::make_context(const std::string& child) {
     ChildContext ctx;
     ctx.config = config_;
     ctx.runtime_dir = opts_.runtime_dir;
+    if (!opts_.keep_capabilities)
+        ctx.capabilities = child == "vrrp" ? privileges::vrrp_child_capabilities() : privileges::check_child_capabilities();
     if (child == "vrrp") {
         // Instances that were MASTER when the last vrrp child died resume as
         // MASTER, before the peers' master_down timer runs out (DESIGN.md).
@@ -190,12 +187,17 @@ void Core::on_message(const std::string& child, const ipc::Message& m) {
         return;
     }
     case ipc::MsgType::ReloadDone:
-        if (m.payload.empty())
+        if (m.payload.empty()) {
             VLOG_INFO("%s child applied the new config", child.c_str());
-        else
+        } else {
             VLOG_ERR("%s child refused the new config: %s", child.c_str(), m.payload.c_str());
+            reload_problems_.push_back(child + " child refused the new config: " + m.payload);
+        }
         reload_waiting_.erase(child);
         finish_reload_if_done();
+        return;
+    case ipc::MsgType::QueryReply:
+        on_query_reply(child, m);
         return;
     default: {
         static log::RateLimit unexpected;
@@ -209,6 +211,11 @@ void Core::on_message(const std::string& child, const ipc::Message& m) {
 void Core::on_child_exit(const std::string& child) {
     // A child that dies mid-reload gets the new config when it is restarted.
     if (reload_waiting_.erase(child)) finish_reload_if_done();
+    // Nor will it answer a query.
+    std::vector<uint32_t> done;
+    for (auto& [id, q] : queries_)
+        if (q.waiting.erase(child) && q.waiting.empty()) done.push_back(id);
+    for (uint32_t id : done) finish_query(id);
 }
 
 // DESIGN.md: when the vrrp child cannot be kept running (crash loop), core
@@ -304,22 +311,41 @@ void Core::notify_ready() {
     VLOG_NOTICE("running");
 }
 
-void Core::reload() {
-    if (stopping_) return;
-    VLOG_NOTICE("SIGHUP: reloading %s", opts_.config_path.c_str());
-    auto result = config::load_file(opts_.config_path);
-    for (const auto& w : result.warnings) VLOG_WARN("%s", w.str().c_str());
-    if (!result.ok()) {
-        for (const auto& e : result.errors) VLOG_ERR("%s", e.str().c_str());
-        VLOG_ERR("reload failed: %zu error(s); still running the previous config", result.errors.size());
-        return;
+Core::ReloadResult Core::reload(const char* why) {
+    ReloadResult r;
+    if (stopping_) {
+        r.error = "vigild is stopping";
+        return r;
     }
+    VLOG_NOTICE("%s: reloading %s", why, opts_.config_path.c_str());
+    auto result = config::load_file(opts_.config_path);
+    for (const auto& w : result.warnings) {
+        VLOG_WARN("%s", w.str().c_str());
+        r.lines.push_back("warning: " + w.str());
+    }
+    if (!result.ok()) {
+        ++reload_failures_;
+        r.lines.clear();
+        for (const auto& e : result.errors) {
+            VLOG_ERR("%s", e.str().c_str());
+            r.lines.push_back(e.str());
+        }
+        VLOG_ERR("reload failed: %zu error(s); still running the previous config", result.errors.size());
+        r.error = "reload failed: " + std::to_string(result.errors.size()) +
+                  " error(s); still running the previous config";
+        return r;
+    }
+    r.ok = true;
+    reload_warnings_ = r.lines;
+    ++reloads_;
+    config_loaded_at_ = time(nullptr);
+    reload_problems_.clear();
     notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec()));
     config_ = result.config;
     // The children get the normalised text, not the file: includes are
     // expanded already and they never read the file system for config.
     std::string text = config::dump(*config_);
-    auto chunks = split_chunks(text, ipc::kMaxPayload);
+    auto chunks = ipc::split_text(text, ipc::kMaxPayload);
     auto running = supervisor_.running();
     reload_waiting_.insert(running.begin(), running.end());
     bool ok = true;
@@ -331,6 +357,7 @@ void Core::reload() {
     reloading_ = true;
     reload_timer_.start(opts_.reload_timeout);
     finish_reload_if_done();
+    return r;
 }
 
 void Core::finish_reload_if_done() {
@@ -339,6 +366,156 @@ void Core::finish_reload_if_done() {
     reload_timer_.stop();
     VLOG_NOTICE("reload complete");
     if (started_) notify_ready();
+    // Control clients that asked for this reload (or joined it) hear now.
+    auto clients = std::move(reload_clients_);
+    reload_clients_.clear();
+    std::string body = reload_problems_.empty() ? "reload complete: " + opts_.config_path + "\n" : "";
+    for (const auto& p : reload_problems_) body += p + "\n";
+    for (const auto& w : reload_warnings_) body += w + "\n";
+    for (auto id : clients) {
+        if (!control_) break;
+        control_->answer(id, reload_problems_.empty(), "reload incomplete", body);
+    }
+}
+
+// ---- control socket --------------------------------------------------------
+
+void Core::on_control(control::ControlServer::ClientId client, control::Command command) {
+    if (command == control::Command::Reload) {
+        ReloadResult r = reload("control socket");
+        if (!r.ok) {
+            std::string body;
+            for (const auto& l : r.lines) body += l + "\n";
+            control_->answer(client, false, r.error, body);
+        } else if (reloading_) {
+            reload_clients_.push_back(client);  // answered by finish_reload_if_done
+        } else {
+            // No child was running to confirm it: complete already.
+            std::string body = "reload complete: " + opts_.config_path + "\n";
+            for (const auto& w : r.lines) body += w + "\n";
+            control_->answer(client, true, {}, body);
+        }
+        return;
+    }
+    // status and stats need the children's part: ask every running child and
+    // answer once all have replied, died, or query_timeout has passed.
+    uint32_t id = next_query_id_++;
+    PendingQuery& q = queries_[id];
+    q.client = client;
+    q.command = command;
+    q.deadline = std::chrono::steady_clock::now() + opts_.query_timeout;
+    auto kind = command == control::Command::Stats ? ipc::QueryKind::Stats : ipc::QueryKind::Status;
+    for (const auto& child : supervisor_.running())
+        if (supervisor_.send_to(child, ipc::MsgType::Query, ipc::encode_query(id, kind))) q.waiting.insert(child);
+    if (q.waiting.empty()) {
+        finish_query(id);
+        return;
+    }
+    if (!query_timer_.active()) query_timer_.start(std::chrono::milliseconds(100), std::chrono::milliseconds(100));
+}
+
+void Core::on_query_reply(const std::string& child, const ipc::Message& m) {
+    uint32_t id = 0;
+    bool last = false;
+    std::string text;
+    if (!ipc::decode_query_reply(m.payload, &id, &last, &text)) return;  // size-checked already
+    auto it = queries_.find(id);
+    if (it == queries_.end() || !it->second.waiting.count(child)) return;  // late: timed out already
+    // A bound on what one child can make core hold for one client.
+    constexpr size_t kMaxChildAnswer = 64u << 20;
+    std::string& answer = it->second.answers[child];
+    if (answer.size() + text.size() <= kMaxChildAnswer) answer += text;
+    if (!last) return;
+    it->second.waiting.erase(child);
+    if (it->second.waiting.empty()) finish_query(id);
+}
+
+void Core::expire_queries() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<uint32_t> expired;
+    for (const auto& [id, q] : queries_)
+        if (now >= q.deadline) expired.push_back(id);
+    for (uint32_t id : expired) {
+        for (const auto& child : queries_[id].waiting)
+            VLOG_WARN("%s child did not answer a control query in time", child.c_str());
+        finish_query(id);
+    }
+    if (queries_.empty()) query_timer_.stop();
+}
+
+void Core::finish_query(uint32_t id) {
+    auto it = queries_.find(id);
+    if (it == queries_.end()) return;
+    const PendingQuery& q = it->second;
+    std::string body = q.command == control::Command::Stats ? stats_text(q) : status_text(q);
+    if (control_) control_->answer(q.client, true, {}, body);
+    queries_.erase(it);
+}
+
+namespace {
+
+// What a child contributed to a query, or why there is nothing.
+std::string child_part(const std::string& child, const std::map<std::string, std::string>& answers,
+                       const std::set<std::string>& waiting) {
+    if (waiting.count(child)) return "# " + child + ": no answer in time\n";
+    auto it = answers.find(child);
+    if (it == answers.end()) return "# " + child + ": not running\n";
+    std::string text = it->second;
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    return text;
+}
+
+std::string iso_time(time_t t) {
+    char buf[64];
+    tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return buf;
+}
+
+}  // namespace
+
+// One line per fact, `what name key=value...`, like the children's .stats
+// files, so scripts can pick lines with grep and fields with a split.
+std::string Core::status_text(const PendingQuery& q) const {
+    std::string out;
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
+    out += "core pid=" + std::to_string(getpid()) + " version=" PACKAGE_VERSION " uptime=" +
+           std::to_string(uptime.count()) + "s runtime_dir=" + opts_.runtime_dir +
+           " state=" + (stopping_ ? "stopping" : reloading_ ? "reloading" : started_ ? "running" : "starting") + "\n";
+    out += "config file=" + opts_.config_path + " loaded=" + iso_time(config_loaded_at_) +
+           " reloads=" + std::to_string(reloads_) + " reload_failures=" + std::to_string(reload_failures_) + "\n";
+    for (const auto& c : supervisor_.children())
+        out += "child " + c.name + " pid=" + std::to_string(c.pid) + " state=" + c.state +
+               " restarts=" + std::to_string(c.restarts) + "\n";
+    for (const auto& vi : config_->vrrp_instances) {
+        auto it = instances_.find(vi.name);
+        if (it == instances_.end())
+            out += "instance " + vi.name + " state=UNKNOWN priority=" + std::to_string(vi.priority) + "\n";
+        else
+            out += "instance " + vi.name + " state=" + state_name(it->second.state) +
+                   " priority=" + std::to_string(it->second.priority) + "\n";
+    }
+    // The check child's summary (health per virtual server); the vrrp child
+    // has nothing to add to what it reported already.
+    if (!config_->virtual_servers.empty()) out += child_part("check", q.answers, q.waiting);
+    return out;
+}
+
+std::string Core::stats_text(const PendingQuery& q) const {
+    std::string out;
+    for (const char* child : {"vrrp", "check"}) {
+        out += std::string("# ") + child + "\n";
+        out += child_part(child, q.answers, q.waiting);
+    }
+    out += "# core\n";
+    uint64_t restarts = 0;
+    for (const auto& c : supervisor_.children()) restarts += static_cast<uint64_t>(c.restarts);
+    const auto& cc = control_->counters();
+    out += "core child_restarts=" + std::to_string(restarts) + " reloads=" + std::to_string(reloads_) +
+           " reload_failures=" + std::to_string(reload_failures_) +
+           " control_clients=" + std::to_string(cc.accepted) + " control_refused=" + std::to_string(cc.refused) + "\n";
+    return out;
 }
 
 void Core::shutdown(const char* why) {
@@ -348,6 +525,9 @@ void Core::shutdown(const char* why) {
     notify("STOPPING=1");
     reload_timer_.stop();
     watchdog_.stop();
+    for (auto id : reload_clients_)
+        if (control_) control_->answer(id, false, "vigild is stopping", {});
+    reload_clients_.clear();
     supervisor_.stop_all(opts_.stop_grace, [this] {
         VLOG_NOTICE("stopped");
         ev_break(loop_, EVBREAK_ALL);

@@ -2,14 +2,18 @@
 // (SIGTERM/SIGINT stop, SIGHUP reload) and tells systemd how things stand.
 #pragma once
 
+#include <time.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "daemon/config/model.h"
+#include "daemon/control.h"
 #include "daemon/ev.h"
 #include "daemon/log.h"
 #include "daemon/supervisor.h"
@@ -23,6 +27,8 @@ struct CoreOptions {
     RestartPolicyOptions restart;
     std::chrono::milliseconds stop_grace{5000};   // per child, then SIGKILL
     std::chrono::milliseconds reload_timeout{30000};  // children's ReloadDone, then READY anyway
+    std::chrono::milliseconds query_timeout{2000};    // children's answers to a control query
+    bool keep_capabilities = false;                   // children keep core's (--keep-capabilities)
 };
 
 // The pid file in the runtime dir, locked with flock() for as long as core
@@ -48,7 +54,9 @@ private:
 
 class Core {
 public:
-    Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Config> config, int pidfile_fd);
+    // control_fd: the listening control socket (ControlSocket), or -1 for none.
+    Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Config> config, int pidfile_fd,
+         int control_fd = -1);
     Core(const Core&) = delete;
     Core& operator=(const Core&) = delete;
     // Starts the children and runs until stopped; returns the exit status.
@@ -61,11 +69,31 @@ public:
     };
 
 private:
+    struct ReloadResult {
+        bool ok = false;
+        std::string error;               // the ERROR line for a control client
+        std::vector<std::string> lines;  // file:line errors, or warnings
+    };
+    // A control socket request that waits for the children's answers.
+    struct PendingQuery {
+        control::ControlServer::ClientId client = 0;
+        control::Command command = control::Command::Status;
+        std::set<std::string> waiting;              // children yet to send their last slice
+        std::map<std::string, std::string> answers;  // child -> its text so far
+        std::chrono::steady_clock::time_point deadline;
+    };
+
     ChildContext make_context(const std::string& child);
     void on_message(const std::string& child, const ipc::Message& m);
     void on_child_exit(const std::string& child);
-    void reload();
+    ReloadResult reload(const char* why);
     void finish_reload_if_done();
+    void on_control(control::ControlServer::ClientId client, control::Command command);
+    void on_query_reply(const std::string& child, const ipc::Message& m);
+    void finish_query(uint32_t id);
+    void expire_queries();
+    std::string status_text(const PendingQuery& q) const;
+    std::string stats_text(const PendingQuery& q) const;
     void shutdown(const char* why);
     void notify_ready();
     void resign_masters();
@@ -84,6 +112,17 @@ private:
     bool stopping_ = false;
     int exit_status_ = 0;
     std::map<std::string, InstanceStatus> instances_;
+
+    std::unique_ptr<control::ControlServer> control_;
+    std::map<uint32_t, PendingQuery> queries_;
+    uint32_t next_query_id_ = 1;
+    ev::Timer query_timer_;
+    std::vector<control::ControlServer::ClientId> reload_clients_;  // answered when the reload completes
+    std::vector<std::string> reload_problems_;  // children that refused or did not confirm it
+    std::vector<std::string> reload_warnings_;  // the new config's warnings, for those clients
+    std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+    time_t config_loaded_at_ = time(nullptr);
+    uint64_t reloads_ = 0, reload_failures_ = 0;
 };
 
 }  // namespace vigil

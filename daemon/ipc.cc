@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "daemon/log.h"
@@ -21,6 +22,16 @@ const char* to_string(MsgType t) {
     case MsgType::ReloadDone: return "ReloadDone";
     case MsgType::ConfigChunk: return "ConfigChunk";
     case MsgType::ConfigCommit: return "ConfigCommit";
+    case MsgType::QueryReply: return "QueryReply";
+    case MsgType::Query: return "Query";
+    }
+    return "unknown";
+}
+
+const char* to_string(QueryKind k) {
+    switch (k) {
+    case QueryKind::Stats: return "stats";
+    case QueryKind::Status: return "status";
     }
     return "unknown";
 }
@@ -39,6 +50,10 @@ const char* check_payload_size(uint16_t type, size_t length) {
     case MsgType::ReloadDone:
     case MsgType::ConfigChunk:
         return nullptr;  // text of any length up to kMaxPayload
+    case MsgType::Query:
+        return length == sizeof(QueryPayload) ? nullptr : "Query payload size wrong";
+    case MsgType::QueryReply:
+        return length >= sizeof(QueryReplyPayload) ? nullptr : "QueryReply payload too short";
     }
     return "unknown message type";
 }
@@ -164,6 +179,54 @@ bool decode_instance_state(std::string_view payload, std::string* name, uint8_t*
     if (state) *state = p.state;
     if (priority) *priority = p.priority;
     return true;
+}
+
+std::string encode_query(uint32_t id, QueryKind kind) {
+    QueryPayload p{id, static_cast<uint8_t>(kind), {}};
+    return std::string(reinterpret_cast<const char*>(&p), sizeof p);
+}
+
+bool decode_query(std::string_view payload, uint32_t* id, QueryKind* kind) {
+    QueryPayload p;
+    if (payload.size() != sizeof p) return false;
+    memcpy(&p, payload.data(), sizeof p);
+    auto k = static_cast<QueryKind>(p.kind);
+    if (k != QueryKind::Stats && k != QueryKind::Status) return false;
+    *id = p.id;
+    *kind = k;
+    return true;
+}
+
+std::string encode_query_reply(uint32_t id, bool last, std::string_view text) {
+    QueryReplyPayload p{id, static_cast<uint8_t>(last ? 1 : 0), {}};
+    std::string out(sizeof p + text.size(), '\0');
+    memcpy(out.data(), &p, sizeof p);
+    if (!text.empty()) memcpy(out.data() + sizeof p, text.data(), text.size());
+    return out;
+}
+
+bool decode_query_reply(std::string_view payload, uint32_t* id, bool* last, std::string* text) {
+    QueryReplyPayload p;
+    if (payload.size() < sizeof p) return false;
+    memcpy(&p, payload.data(), sizeof p);
+    *id = p.id;
+    *last = p.last != 0;
+    text->assign(payload.substr(sizeof p));
+    return true;
+}
+
+std::vector<std::string_view> split_text(std::string_view text, size_t max) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+        size_t n = std::min(max, text.size());
+        if (n < text.size()) {
+            size_t nl = text.rfind('\n', n - 1);
+            if (nl != std::string_view::npos && nl > 0) n = nl + 1;
+        }
+        out.push_back(text.substr(0, n));
+        text.remove_prefix(n);
+    }
+    return out;
 }
 
 }  // namespace vigil::ipc

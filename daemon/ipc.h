@@ -17,10 +17,19 @@ enum class MsgType : uint16_t {
     ChildReady = 1,        // empty: the child has applied its config
     InstanceState = 2,     // InstanceStatePayload: every VRRP transition
     ReloadDone = 3,        // text: "" on success, else why the child refused it
+    QueryReply = 4,        // QueryReplyPayload + text: one slice of the answer to a Query
     // core -> child
     ConfigChunk = 100,     // text: a slice of the normalised config (dump format)
     ConfigCommit = 101,    // empty: the chunks so far form the new config; apply it
+    Query = 102,           // QueryPayload: answer with QueryReply datagrams (control socket)
 };
+
+// What core asks a child for on behalf of a control socket client.
+enum class QueryKind : uint8_t {
+    Stats = 1,   // the counters, as the child writes them to its .stats file
+    Status = 2,  // a short summary of the child's state (check: health per virtual server)
+};
+const char* to_string(QueryKind k);
 
 const char* to_string(MsgType t);
 
@@ -30,6 +39,20 @@ struct InstanceStatePayload {
     uint8_t priority;   // effective priority at the transition
     uint16_t name_len;
     // char name[name_len]
+};
+
+struct QueryPayload {
+    uint32_t id;       // chosen by core, echoed in every QueryReply
+    uint8_t kind;      // QueryKind
+    uint8_t reserved[3];
+};
+
+// QueryReply payload: fixed part followed by text. A long answer is split at
+// line ends into several replies; the last one has `last` set.
+struct QueryReplyPayload {
+    uint32_t id;
+    uint8_t last;
+    uint8_t reserved[3];
 };
 
 struct Message {
@@ -95,5 +118,14 @@ std::optional<Message> decode(std::string_view datagram, const char** why);
 // Helpers for the typed payloads.
 std::string encode_instance_state(std::string_view name, uint8_t state, uint8_t priority);
 bool decode_instance_state(std::string_view payload, std::string* name, uint8_t* state, uint8_t* priority);
+std::string encode_query(uint32_t id, QueryKind kind);
+// False for an unknown kind (the size was checked by decode()).
+bool decode_query(std::string_view payload, uint32_t* id, QueryKind* kind);
+std::string encode_query_reply(uint32_t id, bool last, std::string_view text);
+bool decode_query_reply(std::string_view payload, uint32_t* id, bool* last, std::string* text);
+
+// Splits text into slices of at most `max` bytes, at line ends where it can,
+// so that each fits one datagram.
+std::vector<std::string_view> split_text(std::string_view text, size_t max);
 
 }  // namespace vigil::ipc

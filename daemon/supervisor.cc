@@ -72,6 +72,7 @@ struct Supervisor::Slot {
     RestartPolicy policy;
     SlotState state = SlotState::Idle;
     pid_t pid = -1;
+    int starts = 0;
     RestartPolicy::Clock::time_point started{};
     std::unique_ptr<ipc::Channel> channel;
     ev::Io io;
@@ -120,6 +121,7 @@ bool Supervisor::spawn(Slot& s) {
         run_in_child(s, pair.child_end, std::move(ctx));
     }
     close(pair.child_end);
+    s.starts++;
     s.pid = pid;
     s.state = SlotState::Running;
     s.started = RestartPolicy::Clock::now();
@@ -265,6 +267,34 @@ pid_t Supervisor::pid_of(const std::string& name) const {
     for (auto& s : slots_)
         if (s->spec.name == name) return s->pid;
     return -1;
+}
+
+bool Supervisor::send_to(const std::string& name, ipc::MsgType type, std::string_view payload) {
+    for (auto& s : slots_) {
+        if (s->spec.name != name) continue;
+        if (s->state != SlotState::Running || !s->channel || !s->channel->send(type, payload)) return false;
+        if (s->channel->want_write()) s->io.start(s->channel->fd(), EV_READ | EV_WRITE);
+        return true;
+    }
+    return false;
+}
+
+std::vector<Supervisor::ChildInfo> Supervisor::children() const {
+    std::vector<ChildInfo> out;
+    for (auto& s : slots_) {
+        ChildInfo i;
+        i.name = s->spec.name;
+        i.pid = s->pid;
+        switch (s->state) {
+        case SlotState::Running: i.state = "running"; break;
+        case SlotState::WaitingRestart: i.state = "restarting"; break;
+        case SlotState::GivenUp: i.state = "given-up"; break;
+        case SlotState::Idle: i.state = "stopped"; break;
+        }
+        i.restarts = std::max(0, s->starts - 1);
+        out.push_back(std::move(i));
+    }
+    return out;
 }
 
 void Supervisor::stop_all(milliseconds grace, std::function<void()> done) {

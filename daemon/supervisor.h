@@ -92,6 +92,16 @@ public:
     // Names of the children currently running.
     std::vector<std::string> running() const;
     pid_t pid_of(const std::string& name) const;
+    // Sends to one child if it is running; false otherwise.
+    bool send_to(const std::string& name, ipc::MsgType type, std::string_view payload = {});
+
+    struct ChildInfo {
+        std::string name;
+        pid_t pid = -1;           // -1 when not running
+        const char* state = "";   // "running", "restarting", "given-up", "stopped"
+        int restarts = 0;         // starts after the first one
+    };
+    std::vector<ChildInfo> children() const;
 
     // SIGTERM each child in turn (the next once the previous has exited, or
     // after `grace` with SIGKILL), then calls done. Restarts stop for good.

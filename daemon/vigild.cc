@@ -12,6 +12,7 @@
 #include <string>
 
 #include "daemon/config/load.h"
+#include "daemon/control.h"
 #include "daemon/core.h"
 #include "daemon/log.h"
 #include "daemon/proctitle.h"
@@ -31,6 +32,9 @@ enum LongOnly {
     kCrashWindow,
     kRestartDelay,
     kRestartDelayMax,
+    kStatus,
+    kCtl,
+    kKeepCapabilities,
 };
 
 void usage(FILE* out) {
@@ -49,6 +53,9 @@ void usage(FILE* out) {
             "      --crash-window SEC     ... within this many seconds (default 60)\n"
             "      --restart-delay MS     first restart delay, doubled on each death (default 100)\n"
             "      --restart-delay-max MS longest restart delay (default 10000)\n"
+            "      --keep-capabilities    children keep core's capabilities (default: only what each needs)\n"
+            "      --status               ask the running vigild (same --runtime-dir) for its status\n"
+            "      --ctl CMD              send CMD (status, stats, reload) to the running vigild\n"
             "  -v, --version              print the version and exit\n"
             "  -h, --help                 this help\n");
 }
@@ -67,6 +74,8 @@ struct CommandLine {
     bool dont_fork = false;
     bool config_test = false;
     bool dump_config = false;
+    bool ctl = false;          // --status / --ctl: be a control client
+    std::string ctl_command;
 };
 
 // Returns -1 to go on, else the exit status.
@@ -83,6 +92,9 @@ int parse_command_line(int argc, char** argv, CommandLine* cl) {
         {"crash-window", required_argument, nullptr, kCrashWindow},
         {"restart-delay", required_argument, nullptr, kRestartDelay},
         {"restart-delay-max", required_argument, nullptr, kRestartDelayMax},
+        {"keep-capabilities", no_argument, nullptr, kKeepCapabilities},
+        {"status", no_argument, nullptr, kStatus},
+        {"ctl", required_argument, nullptr, kCtl},
         {"version", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
@@ -125,6 +137,15 @@ int parse_command_line(int argc, char** argv, CommandLine* cl) {
         case kRestartDelayMax:
             if (!parse_int(optarg, 1, 600000, &v)) return bad_value("restart-delay-max", optarg, "1-600000");
             cl->core.restart.max_backoff = std::chrono::milliseconds(v);
+            break;
+        case kKeepCapabilities: cl->core.keep_capabilities = true; break;
+        case kStatus:
+            cl->ctl = true;
+            cl->ctl_command = "status";
+            break;
+        case kCtl:
+            cl->ctl = true;
+            cl->ctl_command = optarg;
             break;
         case 'v': printf("vigild %s\n", PACKAGE_VERSION); return 0;
         case 'h': usage(stdout); return 0;
@@ -176,6 +197,14 @@ int main(int argc, char** argv) {
     int status = parse_command_line(argc, argv, &cl);
     if (status >= 0) return status;
 
+    if (cl.ctl) {
+        // A reload waits for the children to apply the config (core gives
+        // them reload_timeout); everything else is answered in moments.
+        auto timeout = cl.ctl_command == "reload" ? cl.core.reload_timeout + std::chrono::seconds(10)
+                                                  : std::chrono::milliseconds(10000);
+        return vigil::control::run_client(cl.core.runtime_dir, cl.ctl_command, timeout);
+    }
+
     if (cl.config_test || cl.dump_config) {
         auto result = vigil::config::load_file(cl.core.config_path);
         for (const auto& w : result.warnings) fprintf(stderr, "warning: %s\n", w.str().c_str());
@@ -209,6 +238,13 @@ int main(int argc, char** argv) {
         startup_error(cl, error);
         return 1;
     }
+    // Bound while we hold the pid file lock, which makes any socket file
+    // already there a stale one; before daemonising, so errors reach the terminal.
+    auto control_socket = vigil::control::ControlSocket::bind(cl.core.runtime_dir, &error);
+    if (!control_socket) {
+        startup_error(cl, error);
+        return 1;
+    }
     if (!cl.dont_fork && !daemonise(cl.core.log.to_console)) {
         startup_error(cl, std::string("cannot daemonise: ") + strerror(errno));
         return 1;
@@ -218,7 +254,7 @@ int main(int argc, char** argv) {
     ev_default_loop(0);
     int exit_status;
     {
-        vigil::Core core(EV_DEFAULT, cl.core, result.config, pidfile->fd());
+        vigil::Core core(EV_DEFAULT, cl.core, result.config, pidfile->fd(), control_socket->fd());
         exit_status = core.run();
     }
     return exit_status;

@@ -184,6 +184,8 @@ private:
     void report(InstanceRuntime& ir);
 
     void write_stats(bool forced);
+    // What vrrp.stats holds; also the answer to core's stats query.
+    std::string stats_text() const;
 
     ev::Loop* loop_;
     ChildContext& ctx_;
@@ -835,6 +837,18 @@ void VrrpChild::write_stats(bool forced) {
     if (!forced && !stats_dirty_) return;
     stats_dirty_ = false;
     if (ctx_.runtime_dir.empty()) return;
+    std::string text = stats_text();
+    std::string path = ctx_.runtime_dir + "/vrrp.stats";
+    std::string tmp = path + ".tmp";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    if (!f) return;
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+    if (forced) VLOG_INFO("counters written to %s", path.c_str());
+}
+
+std::string VrrpChild::stats_text() const {
     std::string text;
     auto counters = [&](const PacketCounters& c) {
         std::string s = " received=" + std::to_string(c.received) + " accepted=" + std::to_string(c.accepted);
@@ -854,14 +868,7 @@ void VrrpChild::write_stats(bool forced) {
         text += " adverts_sent=" + std::to_string(ir->adverts_sent) + " transitions=" + std::to_string(ir->transitions) +
                 " vip_restores=" + std::to_string(ir->vip_restores) + "\n";
     }
-    std::string path = ctx_.runtime_dir + "/vrrp.stats";
-    std::string tmp = path + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    if (!f) return;
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-    std::rename(tmp.c_str(), path.c_str());
-    if (forced) VLOG_INFO("counters written to %s", path.c_str());
+    return text;
 }
 
 int VrrpChild::run() {
@@ -871,6 +878,10 @@ int VrrpChild::run() {
         return 1;
     }
     child_.on_stop = [this] { on_stop(); };
+    child_.on_query = [this](ipc::QueryKind kind) {
+        // Status: core knows every instance's state from our reports already.
+        return kind == ipc::QueryKind::Stats ? stats_text() : std::string();
+    };
     child_.on_reload = [this](std::shared_ptr<const config::Config> cfg) {
         apply(*cfg, false);
         config_ = cfg;

@@ -73,6 +73,9 @@ void test_malformed_table(void**) {
         {"InstanceState name_len past the end", raw(2, 0, 6, std::string("\x02\x64\x09\x00VI", 6)), "name length"},
         {"InstanceState name_len short of the end", raw(2, 0, 7, std::string("\x02\x64\x01\x00VIX", 7)), "name length"},
         {"too large", raw(100, 0, static_cast<uint32_t>(big.size()), big), "larger"},
+        {"Query too short", raw(102, 0, 4, "abcd"), "Query payload size"},
+        {"Query too long", raw(102, 0, 9, "abcdefghi"), "Query payload size"},
+        {"QueryReply without its header", raw(4, 0, 7, "abcdefg"), "QueryReply payload too short"},
     };
     for (const auto& c : cases) {
         const char* why = nullptr;
@@ -80,6 +83,45 @@ void test_malformed_table(void**) {
         if (m.has_value()) fail_msg("%s: accepted", c.description);
         if (!why || !strstr(why, c.why_contains)) fail_msg("%s: reason '%s'", c.description, why ? why : "(none)");
     }
+}
+
+void test_query_roundtrip(void**) {
+    auto m = decode(encode(MsgType::Query, encode_query(42, QueryKind::Stats)), nullptr);
+    assert_true(m.has_value());
+    uint32_t id = 0;
+    QueryKind kind{};
+    assert_true(decode_query(m->payload, &id, &kind));
+    assert_int_equal(id, 42);
+    assert_int_equal(static_cast<int>(kind), static_cast<int>(QueryKind::Stats));
+    // The size is right but the kind is not one we know.
+    std::string unknown = encode_query(1, QueryKind::Stats);
+    unknown[4] = 9;
+    assert_false(decode_query(unknown, &id, &kind));
+
+    m = decode(encode(MsgType::QueryReply, encode_query_reply(7, true, "check_checkers 2\n")), nullptr);
+    assert_true(m.has_value());
+    bool last = false;
+    std::string text;
+    assert_true(decode_query_reply(m->payload, &id, &last, &text));
+    assert_int_equal(id, 7);
+    assert_true(last);
+    assert_string_equal(text.c_str(), "check_checkers 2\n");
+    assert_true(decode_query_reply(encode_query_reply(8, false, ""), &id, &last, &text));
+    assert_false(last);
+    assert_true(text.empty());
+}
+
+void test_split_text(void**) {
+    // At line ends where possible, every slice within the bound, nothing lost.
+    auto parts = split_text("aaa\nbbb\nccc\n", 9);
+    assert_int_equal(parts.size(), 2);
+    assert_string_equal(std::string(parts[0]).c_str(), "aaa\nbbb\n");
+    assert_string_equal(std::string(parts[1]).c_str(), "ccc\n");
+    // A line longer than the bound is cut.
+    parts = split_text("abcdefghij", 4);
+    assert_int_equal(parts.size(), 3);
+    assert_string_equal(std::string(parts[2]).c_str(), "ij");
+    assert_true(split_text("", 10).empty());
 }
 
 void test_channel_counts_and_skips_malformed(void**) {
@@ -153,6 +195,8 @@ int main() {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_malformed_table),
+        cmocka_unit_test(test_query_roundtrip),
+        cmocka_unit_test(test_split_text),
         cmocka_unit_test(test_channel_counts_and_skips_malformed),
         cmocka_unit_test(test_channel_rejects_oversized_send),
         cmocka_unit_test(test_channel_queues_when_full),
