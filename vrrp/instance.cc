@@ -189,6 +189,7 @@ void Instance::become_backup(Reason why, Duration master_down_after, TimePoint, 
     out.push_back(Transition{from, State::Backup, why});
     out.push_back(CancelTimers{});
     if (from == State::Master) out.push_back(RemoveVips{});
+    if (from == State::Initialize) out.push_back(RemoveLeftoverVips{});
     out.push_back(ArmMasterDownTimer{master_down_after});
     out.push_back(RunNotify{State::Backup});
     state_ = State::Backup;
@@ -205,6 +206,7 @@ void Instance::become_fault(Reason why, std::vector<Action>& out)
         if (interface_up_) out.push_back(SendAdvertPriorityZero{});
         out.push_back(RemoveVips{});
     }
+    if (from == State::Initialize) out.push_back(RemoveLeftoverVips{});
     out.push_back(RunNotify{State::Fault});
     state_ = State::Fault;
 }

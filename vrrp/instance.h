@@ -29,6 +29,9 @@
 //     Master_Down_Timer) instead of preempting it. The owner never waits.
 //   - nopreempt: a Backup keeps accepting a lower-priority Master. The owner
 //     (priority 255) always preempts (RFC 5798 6.1 Preempt_Mode note).
+//   - Startup (or a resume that finds a fault) never assumes the interface is
+//     clean: entering Backup or Fault from Initialize removes VIPs a dead
+//     previous run left configured (RemoveLeftoverVips).
 //   - initial state MASTER: starts as Backup but waits only one advert
 //     interval + Skew_Time instead of Master_Down_Interval.
 //   - Fault: entered when the interface is down, a weight-0 tracked item
@@ -122,6 +125,14 @@ struct ArmMasterDownTimer { Duration after{}; };
 struct CancelTimers {};
 struct AddVips {};                          // virtual_ipaddress(_excluded) + routes
 struct RemoveVips {};
+// Entering Backup or Fault from Initialize: this instance does not hold the
+// mastership, but a previous run that did not stop cleanly (SIGKILL of every
+// vigild process, a crash) may have left its VIPs and routes configured, as
+// may a crashed vrrp child whose mastership cannot be resumed (fault). While
+// they stay, this node answers ARP for the VIP next to the real Master.
+// Remove those found (none is the normal case); keepalived also clears them
+// at start-up.
+struct RemoveLeftoverVips {};
 // Gratuitous ARP / unsolicited NA for every VIP; the I/O side applies
 // garp_master_delay / repeat / refresh from the config.
 struct SendGratuitous {};
@@ -130,7 +141,7 @@ struct Transition { State from = State::Initialize; State to = State::Initialize
 
 using Action = std::variant<SendAdvert, SendAdvertPriorityZero, ArmAdverTimer,
                             ArmMasterDownTimer, CancelTimers, AddVips, RemoveVips,
-                            SendGratuitous, RunNotify, Transition>;
+                            RemoveLeftoverVips, SendGratuitous, RunNotify, Transition>;
 
 // ---- The instance ---------------------------------------------------------
 

@@ -27,6 +27,7 @@
 #include "daemon/child_loop.h"
 #include "daemon/ev.h"
 #include "daemon/log.h"
+#include "daemon/script_security.h"
 #include "vrrp/advert.h"
 #include "vrrp/garp.h"
 #include "vrrp/instance.h"
@@ -154,6 +155,7 @@ private:
     bool open_system(std::string* error);
     void apply(const config::Config& cfg, bool initial);
     void build_scripts(const config::Config& cfg);
+    bool script_allowed(const std::string& command, const ScriptIdentity& who, const std::string& what);
     void try_activate(InstanceRuntime& ir);
     SocketEntry* socket_for(InstanceRuntime& ir, const LinkInfo& link);
     void retire(InstanceRuntime& ir);
@@ -175,6 +177,7 @@ private:
     void send_advert(InstanceRuntime& ir, int priority);
     void install_vips(InstanceRuntime& ir);
     void remove_vips(InstanceRuntime& ir);
+    void remove_leftover_vips(InstanceRuntime& ir);
     void remove_dropped_vips(InstanceRuntime& ir, const config::VrrpInstance& next);
     int vip_ifindex(const InstanceRuntime& ir, const config::VirtualAddress& vip) const;
     void announce(InstanceRuntime& ir, int count);
@@ -202,6 +205,9 @@ private:
     std::vector<std::unique_ptr<InstanceRuntime>> instances_;
     std::vector<std::unique_ptr<GroupRuntime>> groups_;
     std::map<std::string, std::unique_ptr<TrackedScript>> scripts_;
+    // script_allowed()'s verdicts by command line, for this config.
+    std::map<std::string, bool> script_verdicts_;
+    bool script_security_ = false;
     std::deque<std::pair<InstanceRuntime*, Event>> pending_;
     bool dispatching_ = false;
     bool stats_dirty_ = true;
@@ -221,19 +227,43 @@ bool VrrpChild::open_system(std::string* error) {
     return true;
 }
 
+// keepalived.conf(5) SCRIPTS: a script run as root must not be changeable by
+// anyone else. With enable_script_security such a script is refused (a
+// tracked one is then ignored by the instances tracking it, a notify script
+// is not run: keepalived's "disabling"); without, it runs and a warning says
+// what is wrong. Checked once per command line and config (apply() clears).
+bool VrrpChild::script_allowed(const std::string& command, const ScriptIdentity& who, const std::string& what) {
+    if (who.uid != 0) return true;
+    auto known = script_verdicts_.find(command);
+    if (known != script_verdicts_.end()) return known->second;
+    auto argv = split_command(command);
+    auto why = argv.empty() ? std::nullopt : script_security::why_insecure(argv[0]);
+    bool allowed = !why || !script_security_;
+    if (why && script_security_)
+        VLOG_ERR("%s: not running %s as root: %s (enable_script_security)", what.c_str(), argv[0].c_str(),
+                 why->c_str());
+    else if (why)
+        VLOG_WARN("%s: %s runs as root although %s; enable_script_security would refuse it", what.c_str(),
+                  argv[0].c_str(), why->c_str());
+    script_verdicts_[command] = allowed;
+    return allowed;
+}
+
 void VrrpChild::build_scripts(const config::Config& cfg) {
     std::map<std::string, std::unique_ptr<TrackedScript>> next;
     for (const auto& s : cfg.vrrp_scripts) {
-        auto old = scripts_.find(s.name);
-        if (old != scripts_.end() && old->second->config() == s) {
-            next[s.name] = std::move(old->second);
-            continue;
-        }
         std::string err;
         auto who = s.user.empty() ? std::optional<ScriptIdentity>(script_identity_)
                                   : resolve_script_identity(s.user, s.group, &err);
         if (!who) {
             VLOG_ERR("vrrp_script %s: %s; the script will not run", s.name.c_str(), err.c_str());
+            continue;
+        }
+        // Checked again on every reload: the files may have changed.
+        if (!script_allowed(s.script, *who, "vrrp_script " + s.name)) continue;
+        auto old = scripts_.find(s.name);
+        if (old != scripts_.end() && old->second->config() == s) {
+            next[s.name] = std::move(old->second);
             continue;
         }
         auto ts = std::make_unique<TrackedScript>(loop_, s, *who,
@@ -254,6 +284,8 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
         who->user = "root";
     }
     script_identity_ = *who;
+    script_security_ = cfg.global.enable_script_security;
+    script_verdicts_.clear();
 
     // Which instances survive: same config, and (if grouped) a group whose
     // config and members are all unchanged.
@@ -334,6 +366,14 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
     std::erase_if(sockets_, [](const std::unique_ptr<SocketEntry>& se) { return se->members.empty(); });
 
     build_scripts(cfg);
+    // Notify scripts are judged now too, so a refusal is logged at start or
+    // reload rather than at the first transition.
+    for (const auto& ic : cfg.vrrp_instances)
+        for (const auto* cmd : {&ic.notify, &ic.notify_master, &ic.notify_backup, &ic.notify_fault, &ic.notify_stop})
+            if (!cmd->empty()) script_allowed(*cmd, script_identity_, ic.name);
+    for (const auto& gc : cfg.sync_groups)
+        for (const auto* cmd : {&gc.notify, &gc.notify_master, &gc.notify_backup, &gc.notify_fault, &gc.notify_stop})
+            if (!cmd->empty()) script_allowed(*cmd, script_identity_, "group " + gc.name);
 
     std::vector<InstanceRuntime*> fresh;
     for (const auto& ic : cfg.vrrp_instances) {
@@ -500,6 +540,7 @@ void VrrpChild::execute(InstanceRuntime& ir, const Action& action) {
                    },
                    [&](const AddVips&) { install_vips(ir); },
                    [&](const RemoveVips&) { remove_vips(ir); },
+                   [&](const RemoveLeftoverVips&) { remove_leftover_vips(ir); },
                    [&](const SendGratuitous&) {
                        announce(ir, ir.garp.start(Clock::now()));
                        arm_garp(ir);
@@ -752,6 +793,25 @@ void VrrpChild::remove_vips(InstanceRuntime& ir) {
     ir.vips_installed = false;
 }
 
+void VrrpChild::remove_leftover_vips(InstanceRuntime& ir) {
+    bool found = false;
+    auto leftover = [&](const config::VirtualAddress& v) {
+        int idx = vip_ifindex(ir, v);
+        if (idx == 0 || !reflector_->has_address(idx, v.addr.addr)) return;
+        found = true;
+        auto link = reflector_->link(idx);
+        VLOG_NOTICE("%s: VIP %s is on %s but this instance is not Master (left by a run that did not stop "
+                    "cleanly); removing it",
+                    ir.sm->prefix().c_str(), v.addr.str().c_str(), link ? link->name.c_str() : "?");
+    };
+    for (const auto& v : ir.cfg.vips) leftover(v);
+    for (const auto& v : ir.cfg.vips_excluded) leftover(v);
+    // Routes are not in the reflector's caches: deleting an absent route is
+    // not an error (del_route), so they are removed unconditionally.
+    if (found || !ir.cfg.routes.empty()) remove_vips(ir);
+    ir.vips_installed = false;
+}
+
 void VrrpChild::remove_dropped_vips(InstanceRuntime& ir, const config::VrrpInstance& next) {
     std::string err;
     for (const auto& r : ir.cfg.routes)
@@ -805,8 +865,9 @@ void VrrpChild::run_notify(InstanceRuntime& ir, State state) {
     case State::Fault: specific = &ir.cfg.notify_fault; break;
     case State::Initialize: specific = &ir.cfg.notify_stop; break;
     }
-    if (specific && !specific->empty()) ir.notify.push(split_command(*specific));
-    if (!ir.cfg.notify.empty())
+    if (specific && !specific->empty() && script_allowed(*specific, script_identity_, ir.cfg.name))
+        ir.notify.push(split_command(*specific));
+    if (!ir.cfg.notify.empty() && script_allowed(ir.cfg.notify, script_identity_, ir.cfg.name))
         ir.notify.push(notify_arguments(ir.cfg.notify, false, ir.cfg.name, to_notify_string(state),
                                         ir.sm->effective_priority()));
 }
@@ -828,8 +889,10 @@ void VrrpChild::group_notify(GroupRuntime& g) {
     case State::Fault: specific = &g.cfg.notify_fault; break;
     case State::Initialize: specific = &g.cfg.notify_stop; break;
     }
-    if (specific && !specific->empty()) g.notify.push(split_command(*specific));
-    if (!g.cfg.notify.empty()) g.notify.push(notify_arguments(g.cfg.notify, true, g.cfg.name, to_notify_string(s), 0));
+    if (specific && !specific->empty() && script_allowed(*specific, script_identity_, "group " + g.cfg.name))
+        g.notify.push(split_command(*specific));
+    if (!g.cfg.notify.empty() && script_allowed(g.cfg.notify, script_identity_, "group " + g.cfg.name))
+        g.notify.push(notify_arguments(g.cfg.notify, true, g.cfg.name, to_notify_string(s), 0));
 }
 
 void VrrpChild::write_stats(bool forced) {

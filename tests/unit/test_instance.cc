@@ -73,6 +73,7 @@ std::string render(const std::vector<Action>& actions)
                 else if constexpr (std::is_same_v<T, CancelTimers>) add("Cancel");
                 else if constexpr (std::is_same_v<T, AddVips>) add("AddVips");
                 else if constexpr (std::is_same_v<T, RemoveVips>) add("RemoveVips");
+                else if constexpr (std::is_same_v<T, RemoveLeftoverVips>) add("RemoveLeftoverVips");
                 else if constexpr (std::is_same_v<T, SendGratuitous>) add("Garp");
                 else if constexpr (std::is_same_v<T, RunNotify>) add(std::string("Notify(") + to_notify_string(x.state) + ")");
                 else if constexpr (std::is_same_v<T, Transition>)
@@ -117,28 +118,28 @@ std::vector<Row> rows()
     (void)to_master_v3;
     return {
         // --- Initialize (RFC 5798 6.4.1)
-        {"init: startup -> Backup, Master_Down_Interval", v3, {}, State::Initialize, {Startup{}},
-         "Initialize>Backup[startup] Cancel ArmDown(3609375) Notify(BACKUP)", State::Backup},
+        {"init: startup -> Backup, leftover VIPs cleared, Master_Down_Interval", v3, {}, State::Initialize, {Startup{}},
+         "Initialize>Backup[startup] Cancel RemoveLeftoverVips ArmDown(3609375) Notify(BACKUP)", State::Backup},
         {"init v2 2s: startup -> Backup, 3*2s + (256-100)/256 s", v2, {}, State::Initialize, {Startup{}},
-         "Initialize>Backup[startup] Cancel ArmDown(6609375) Notify(BACKUP)", State::Backup},
+         "Initialize>Backup[startup] Cancel RemoveLeftoverVips ArmDown(6609375) Notify(BACKUP)", State::Backup},
         {"init: owner (255) -> Master at once", owner, {}, State::Initialize, {Startup{}},
          "Initialize>Master[address owner, priority 255] Cancel SendAdvert(255) AddVips Garp ArmAdver(1000000) Notify(MASTER)", State::Master},
         {"init: state MASTER waits one interval + skew (keepalived)", init_master, {}, State::Initialize, {Startup{}},
-         "Initialize>Backup[startup] Cancel ArmDown(1609375) Notify(BACKUP)", State::Backup},
+         "Initialize>Backup[startup] Cancel RemoveLeftoverVips ArmDown(1609375) Notify(BACKUP)", State::Backup},
         {"init: interface already down -> Fault", v3, {{InterfaceDown{}}}, State::Initialize, {Startup{}},
-         "Initialize>Fault[interface down] Cancel Notify(FAULT)", State::Fault},
+         "Initialize>Fault[interface down] Cancel RemoveLeftoverVips Notify(FAULT)", State::Fault},
         {"init: tracked script already failed -> Fault", v3, {{TrackingChanged{0, true}}}, State::Initialize, {Startup{}},
-         "Initialize>Fault[tracked interface or script failed] Cancel Notify(FAULT)", State::Fault},
+         "Initialize>Fault[tracked interface or script failed] Cancel RemoveLeftoverVips Notify(FAULT)", State::Fault},
         {"init: advert ignored before startup", v3, {}, State::Initialize, {AdvertReceived{advert(200)}}, "", State::Initialize},
         {"init: stale master down timer ignored", v3, {}, State::Initialize, {MasterDownTimerFired{}}, "", State::Initialize},
         {"init: stale adver timer ignored", v3, {}, State::Initialize, {AdverTimerFired{}}, "", State::Initialize},
         {"init: shutdown before startup does nothing", v3, {}, State::Initialize, {Shutdown{}}, "", State::Initialize},
         {"init: resume as master (core restarted the child)", v3, {}, State::Initialize, {ResumeAsMaster{}},
          "Initialize>Master[resumed as master after child restart] Cancel SendAdvert(100) AddVips ArmAdver(1000000)", State::Master},
-        {"init: resume as master with interface down -> Fault", v3, {{InterfaceDown{}}}, State::Initialize, {ResumeAsMaster{}},
-         "Initialize>Fault[interface down] Cancel Notify(FAULT)", State::Fault},
+        {"init: resume as master with interface down -> Fault, the VIPs it kept removed", v3, {{InterfaceDown{}}}, State::Initialize, {ResumeAsMaster{}},
+         "Initialize>Fault[interface down] Cancel RemoveLeftoverVips Notify(FAULT)", State::Fault},
         {"init: restart after shutdown", v3, {{Startup{}}, {Shutdown{}}}, State::Initialize, {Startup{}},
-         "Initialize>Backup[startup] Cancel ArmDown(3609375) Notify(BACKUP)", State::Backup},
+         "Initialize>Backup[startup] Cancel RemoveLeftoverVips ArmDown(3609375) Notify(BACKUP)", State::Backup},
 
         // --- Backup (RFC 5798 6.4.2)
         {"backup: master down timer -> Master", v3, kToBackup, State::Backup, {MasterDownTimerFired{}},
@@ -417,8 +418,9 @@ void test_from_config(void**)
 // actions must agree with the state: VIPs held exactly in Master, the
 // Adver_Timer running exactly in Master, the Master_Down_Timer exactly in
 // Backup, one Transition per state change naming the right "from", the
-// Master's adverts never carrying 0 except on leaving, and notify run for
-// every state entered except by resume.
+// Master's adverts never carrying 0 except on leaving, notify run for every
+// state entered except by resume, and leftover VIPs cleared on every start
+// that does not lead to Master.
 void test_random_sequences(void**)
 {
     std::mt19937 rng(20261122);
@@ -457,7 +459,7 @@ void test_random_sequences(void**)
             const State before = inst.state();
             auto actions = inst.handle(e, now);
             int transitions_here = 0;
-            bool notified = false;
+            bool notified = false, cleared = false;
             for (const Action& a : actions) {
                 if (auto t = std::get_if<Transition>(&a)) {
                     ++transitions_here;
@@ -468,6 +470,11 @@ void test_random_sequences(void**)
                     vips = true;
                 } else if (std::holds_alternative<RemoveVips>(a)) {
                     vips = false;
+                } else if (std::holds_alternative<RemoveLeftoverVips>(a)) {
+                    // Only when starting up into a state that must not hold them.
+                    assert_true(before == State::Initialize && inst.state() != State::Master);
+                    vips = false;
+                    cleared = true;
                 } else if (std::holds_alternative<CancelTimers>(a)) {
                     adver = down = false;
                 } else if (std::holds_alternative<ArmAdverTimer>(a)) {
@@ -486,6 +493,10 @@ void test_random_sequences(void**)
                     notified = true;
                 }
             }
+            // Whatever a dead previous run left is gone once started without
+            // the mastership (the vips flag only tracks what this run added).
+            if (before == State::Initialize && inst.state() != before && inst.state() != State::Master)
+                assert_true(cleared);
             if (inst.state() != before) {
                 ++transitions;
                 assert_int_equal(transitions_here, 1);
