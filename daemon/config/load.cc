@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <set>
 #include <span>
@@ -105,9 +106,29 @@ struct ServerDraft {
     std::vector<const Token*> rs_toks;  // per real server, for cross-check messages
 };
 
+// What a statement is inside, for messages: "TCP_CHECK of real_server
+// 10.0.0.2 80 of virtual_server 10.0.0.1 80". Nested contexts are formatted
+// only when a message needs them: a config with 10,000 real servers would
+// otherwise build 20,000 strings that no message ever reads.
+class Context {
+public:
+    Context(std::string text) : text_(std::move(text)) {}
+    Context(const char* text) : text_(text) {}
+    // "<what()> of <parent>"; `what` runs only when the text is needed, and
+    // `parent` must outlive this context (both live on the builder's stack).
+    Context(std::function<std::string()> what, const Context& parent) : what_(std::move(what)), parent_(&parent) {}
+    std::string str() const { return parent_ ? what_() + " of " + parent_->str() : text_; }
+
+private:
+    std::string text_;
+    std::function<std::string()> what_;
+    const Context* parent_ = nullptr;
+};
+std::string operator+(std::string left, const Context& c) { return left += c.str(); }
+
 class Builder;
 template <class T>
-using Handler = void (*)(Builder&, const Statement&, T&, const std::string& ctx);
+using Handler = void (*)(Builder&, const Statement&, T&, const Context& ctx);
 
 template <class T>
 struct Keyword {
@@ -129,7 +150,7 @@ public:
     SourceLoc loc(const Token& t) const { return doc_.loc(t); }
 
     // --- argument helpers. Each reports its own error and returns nullopt/false.
-    bool nargs(const Statement& s, size_t min, size_t max, const std::string& ctx) {
+    bool nargs(const Statement& s, size_t min, size_t max, const Context& ctx) {
         if (s.nargs >= min && s.nargs <= max) return true;
         std::string want = min == max ? (min == 0 ? "no arguments" : std::to_string(min) + (min == 1 ? " argument" : " arguments"))
                                       : (max == SIZE_MAX ? "at least " + std::to_string(min) + " argument(s)"
@@ -139,7 +160,7 @@ public:
         return false;
     }
     // `label` names the value in messages; default: the statement's keyword.
-    std::optional<int64_t> integer(const Statement& s, const Token& t, int64_t min, int64_t max, const std::string& ctx,
+    std::optional<int64_t> integer(const Statement& s, const Token& t, int64_t min, int64_t max, const Context& ctx,
                                    std::string_view label = {}) {
         int64_t v = 0;
         auto txt = t.text;
@@ -156,12 +177,12 @@ public:
         }
         return v;
     }
-    std::optional<int64_t> int_arg(const Statement& s, int64_t min, int64_t max, const std::string& ctx) {
+    std::optional<int64_t> int_arg(const Statement& s, int64_t min, int64_t max, const Context& ctx) {
         if (!nargs(s, 1, 1, ctx)) return std::nullopt;
         return integer(s, s.arg(0), min, max, ctx);
     }
     std::optional<milliseconds> timer(const Statement& s, const Token& t, milliseconds min, milliseconds max,
-                                      const std::string& ctx) {
+                                      const Context& ctx) {
         auto v = parse_seconds(t.text);
         if (!v) {
             error(t, std::string(s.name()) + " " + quote(t.text) + " is not a time in seconds in " + ctx);
@@ -174,26 +195,26 @@ public:
         }
         return v;
     }
-    std::optional<milliseconds> timer_arg(const Statement& s, milliseconds min, milliseconds max, const std::string& ctx) {
+    std::optional<milliseconds> timer_arg(const Statement& s, milliseconds min, milliseconds max, const Context& ctx) {
         if (!nargs(s, 1, 1, ctx)) return std::nullopt;
         return timer(s, s.arg(0), min, max, ctx);
     }
-    std::optional<IpAddress> address(const Statement& s, const Token& t, const std::string& ctx) {
+    std::optional<IpAddress> address(const Statement& s, const Token& t, const Context& ctx) {
         auto a = IpAddress::parse(t.text);
         if (!a) error(t, std::string(s.name()) + " " + quote(t.text) + " is not a valid IP address in " + ctx);
         return a;
     }
-    std::optional<IpAddress> address_arg(const Statement& s, const std::string& ctx) {
+    std::optional<IpAddress> address_arg(const Statement& s, const Context& ctx) {
         if (!nargs(s, 1, 1, ctx)) return std::nullopt;
         return address(s, s.arg(0), ctx);
     }
-    std::optional<uint16_t> port(const Statement& s, const Token& t, const std::string& ctx, int min = 1) {
+    std::optional<uint16_t> port(const Statement& s, const Token& t, const Context& ctx, int min = 1) {
         auto v = integer(s, t, min, 65535, ctx);
         if (!v) return std::nullopt;
         return static_cast<uint16_t>(*v);
     }
     // A keyword with an optional <BOOL> argument: present alone means true.
-    std::optional<bool> flag(const Statement& s, const std::string& ctx) {
+    std::optional<bool> flag(const Statement& s, const Context& ctx) {
         if (!nargs(s, 0, 1, ctx)) return std::nullopt;
         if (s.nargs == 0) return true;
         auto t = s.arg(0).text;
@@ -202,7 +223,7 @@ public:
         error(s.arg(0), std::string(s.name()) + " " + quote(t) + " is not one of on|off|true|false|yes|no in " + ctx);
         return std::nullopt;
     }
-    std::optional<std::string> string_arg(const Statement& s, const std::string& ctx) {
+    std::optional<std::string> string_arg(const Statement& s, const Context& ctx) {
         if (!nargs(s, 1, 1, ctx)) return std::nullopt;
         if (s.arg(0).text.empty()) {
             error(s.arg(0), std::string(s.name()) + " is empty in " + ctx);
@@ -213,7 +234,7 @@ public:
     // Scripts: one word, quoted when it has arguments. keepalived reads further
     // words as the user and group to run it as; vigil does not support that per
     // script (use script_user), so say so rather than run it as someone else.
-    std::optional<std::string> script_arg(const Statement& s, const std::string& ctx) {
+    std::optional<std::string> script_arg(const Statement& s, const Context& ctx) {
         if (s.nargs > 1) {
             error(s.arg(1), "'" + std::string(s.name()) + "': a user/group per script is not supported by vigil (quote the command if " +
                                 "these are its arguments) in " + ctx);
@@ -224,7 +245,7 @@ public:
 
     template <class T>
     void dispatch(const std::vector<Statement>& body, std::span<const Keyword<T>> table, T& target,
-                  const std::string& ctx) {
+                  const Context& ctx) {
         for (const auto& st : body) {
             const Keyword<T>* k = nullptr;
             for (const auto& cand : table) {
@@ -248,7 +269,7 @@ public:
         }
     }
     // `known`: the keywords valid here, to suggest the one a typo was meant to be.
-    void unknown(const Statement& st, const std::string& ctx, std::span<const std::string_view> known = {}) {
+    void unknown(const Statement& st, const Context& ctx, std::span<const std::string_view> known = {}) {
         if (st.keyword->kind != TokenKind::Word) return;
         if (is_unsupported(st.name())) {
             error(*st.keyword, "keyword '" + std::string(st.name()) + "' is not supported by vigil (in " + ctx + ")");
@@ -303,9 +324,9 @@ public:
         return out;
     }
 
-    std::optional<VirtualAddress> virtual_address(const Statement& s, const std::string& ctx);
-    std::optional<VirtualRoute> virtual_route(const Statement& s, const std::string& ctx);
-    std::optional<int> granularity(const Token& t, const std::string& ctx);
+    std::optional<VirtualAddress> virtual_address(const Statement& s, const Context& ctx);
+    std::optional<VirtualRoute> virtual_route(const Statement& s, const Context& ctx);
+    std::optional<int> granularity(const Token& t, const Context& ctx);
     void top_level(const Statement& st);
     void finish_instance(InstanceDraft& d);
     void finish_server(ServerDraft& d);
@@ -324,16 +345,16 @@ private:
 // ---------------------------------------------------------------- global_defs
 
 const Keyword<GlobalDefs> kGlobalKeywords[] = {
-    {"router_id", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"router_id", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.string_arg(s, c)) g.router_id = *v;
      }},
-    {"notification_email", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string&) {
+    {"notification_email", [](Builder& b, const Statement& s, GlobalDefs& g, const Context&) {
          for (auto* t : b.list_items(s)) g.notification_email.emplace_back(t->text);
      }, true},
-    {"notification_email_from", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"notification_email_from", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.string_arg(s, c)) g.notification_email_from = *v;
      }},
-    {"smtp_server", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"smtp_server", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (!b.nargs(s, 1, 2, c)) return;
          auto a = b.address(s, s.arg(0), c);
          if (!a) return;
@@ -341,33 +362,33 @@ const Keyword<GlobalDefs> kGlobalKeywords[] = {
          if (s.nargs == 2)
              if (auto p = b.port(s, s.arg(1), c)) g.smtp_port = *p;
      }},
-    {"smtp_connect_timeout", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"smtp_connect_timeout", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.int_arg(s, 1, 3600, c)) g.smtp_connect_timeout = seconds(*v);
      }},
-    {"script_user", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"script_user", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (!b.nargs(s, 1, 2, c)) return;
          g.script_user = std::string(s.arg(0).text);
          g.script_group = s.nargs == 2 ? std::string(s.arg(1).text) : std::string();
      }},
-    {"enable_script_security", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"enable_script_security", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.flag(s, c)) g.enable_script_security = *v;
      }},
-    {"vrrp_version", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"vrrp_version", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.int_arg(s, 2, 3, c)) g.vrrp_version = static_cast<int>(*v);
      }},
-    {"vrrp_garp_master_delay", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"vrrp_garp_master_delay", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(3600'000), c)) g.vrrp_garp_master_delay = *v;
      }},
-    {"vrrp_garp_master_repeat", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"vrrp_garp_master_repeat", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.int_arg(s, 1, 1000, c)) g.vrrp_garp_master_repeat = static_cast<int>(*v);
      }},
-    {"vrrp_garp_master_refresh", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"vrrp_garp_master_refresh", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(86400'000), c)) g.vrrp_garp_master_refresh = *v;
      }},
-    {"lvs_flush", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"lvs_flush", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.flag(s, c)) g.lvs_flush = *v;
      }},
-    {"lvs_flush_on_stop", [](Builder& b, const Statement& s, GlobalDefs& g, const std::string& c) {
+    {"lvs_flush_on_stop", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.flag(s, c)) g.lvs_flush_on_stop = *v;
      }},
 };
@@ -375,29 +396,29 @@ const Keyword<GlobalDefs> kGlobalKeywords[] = {
 // ---------------------------------------------------------------- vrrp_script
 
 const Keyword<VrrpScript> kScriptKeywords[] = {
-    {"script", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"script", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (auto x = b.script_arg(s, c)) v.script = *x;
      }},
-    {"interval", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"interval", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (auto x = b.timer_arg(s, milliseconds(10), milliseconds(86400'000), c)) v.interval = *x;
      }},
-    {"timeout", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"timeout", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (auto x = b.timer_arg(s, milliseconds(10), milliseconds(86400'000), c)) v.timeout = *x;
      }},
-    {"weight", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"weight", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (s.nargs == 2 && s.arg(1).text == "reverse") {
              b.error(s.arg(1), "'weight ... reverse' is not supported by vigil (in " + c + ")");
              return;
          }
          if (auto x = b.int_arg(s, -253, 253, c)) v.weight = static_cast<int>(*x);
      }},
-    {"rise", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"rise", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (auto x = b.int_arg(s, 1, 1000, c)) v.rise = static_cast<int>(*x);
      }},
-    {"fall", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"fall", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (auto x = b.int_arg(s, 1, 1000, c)) v.fall = static_cast<int>(*x);
      }},
-    {"user", [](Builder& b, const Statement& s, VrrpScript& v, const std::string& c) {
+    {"user", [](Builder& b, const Statement& s, VrrpScript& v, const Context& c) {
          if (!b.nargs(s, 1, 2, c)) return;
          v.user = std::string(s.arg(0).text);
          v.group = s.nargs == 2 ? std::string(s.arg(1).text) : std::string();
@@ -406,23 +427,23 @@ const Keyword<VrrpScript> kScriptKeywords[] = {
 
 // ---------------------------------------------------------------- vrrp_sync_group
 
-void notify_keyword(Builder& b, const Statement& s, std::string& field, const std::string& c) {
+void notify_keyword(Builder& b, const Statement& s, std::string& field, const Context& c) {
     if (auto x = b.script_arg(s, c)) field = *x;
 }
 
 const Keyword<SyncGroup> kSyncGroupKeywords[] = {
-    {"group", [](Builder& b, const Statement& s, SyncGroup& g, const std::string&) {
+    {"group", [](Builder& b, const Statement& s, SyncGroup& g, const Context&) {
          for (auto* t : b.list_items(s)) {
              g.members.emplace_back(t->text);
              b.member_toks_.push_back(t);  // for cross_checks' messages
          }
      }, true},
-    {"notify", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify, c); }},
-    {"notify_master", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_master, c); }},
-    {"notify_backup", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_backup, c); }},
-    {"notify_fault", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_fault, c); }},
-    {"notify_stop", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) { notify_keyword(b, s, g.notify_stop, c); }},
-    {"smtp_alert", [](Builder& b, const Statement& s, SyncGroup& g, const std::string& c) {
+    {"notify", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify, c); }},
+    {"notify_master", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify_master, c); }},
+    {"notify_backup", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify_backup, c); }},
+    {"notify_fault", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify_fault, c); }},
+    {"notify_stop", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify_stop, c); }},
+    {"smtp_alert", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) {
          if (auto v = b.flag(s, c)) g.smtp_alert = *v;
      }},
 };
@@ -431,7 +452,7 @@ const Keyword<SyncGroup> kSyncGroupKeywords[] = {
 
 // `ADDR[/LEN] [dev IF] [label L] [scope S] [brd B]` (keepalived.conf(5),
 // virtual_ipaddress). Options keepalived has beyond these are refused by name.
-std::optional<VirtualAddress> Builder::virtual_address(const Statement& s, const std::string& ctx) {
+std::optional<VirtualAddress> Builder::virtual_address(const Statement& s, const Context& ctx) {
     if (s.has_block) {
         error(*s.keyword, "unexpected { } block in virtual_ipaddress of " + ctx);
         return std::nullopt;
@@ -489,7 +510,7 @@ std::optional<VirtualAddress> Builder::virtual_address(const Statement& s, const
 }
 
 // `[blackhole] DST[/LEN] [src A] [via|gw A] [dev IF] [scope S] [table N] [metric N]`
-std::optional<VirtualRoute> Builder::virtual_route(const Statement& s, const std::string& ctx) {
+std::optional<VirtualRoute> Builder::virtual_route(const Statement& s, const Context& ctx) {
     if (s.has_block) {
         error(*s.keyword, "unexpected { } block in virtual_routes of " + ctx);
         return std::nullopt;
@@ -555,33 +576,33 @@ std::optional<VirtualRoute> Builder::virtual_route(const Statement& s, const std
 }
 
 #define VIGIL_NOTIFY(field)                                                                     \
-    [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {                \
+    [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {                \
         if (auto x = b.script_arg(s, c)) d.inst.field = *x;                                     \
     }
 
 const Keyword<InstanceDraft> kInstanceKeywords[] = {
-    {"state", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"state", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (!b.nargs(s, 1, 1, c)) return;
          auto t = s.arg(0).text;
          if (t == "MASTER") d.inst.state = InitialState::Master;
          else if (t == "BACKUP") d.inst.state = InitialState::Backup;
          else b.error(s.arg(0), "state " + quote(t) + " is not MASTER or BACKUP in " + c);
      }},
-    {"interface", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"interface", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          d.interface_at = b.loc(*s.keyword);
          if (auto v = b.string_arg(s, c)) {
              if (v->size() >= IFNAMSIZ) b.error(s.arg(0), "interface name " + quote(*v) + " is longer than " + std::to_string(IFNAMSIZ - 1) + " characters in " + c);
              else d.inst.interface = *v;
          }
      }},
-    {"virtual_router_id", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"virtual_router_id", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          d.vrid_set = true;
          if (auto v = b.int_arg(s, 1, 255, c)) d.inst.vrid = static_cast<int>(*v);
      }},
-    {"priority", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"priority", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (auto v = b.int_arg(s, 1, 255, c)) d.inst.priority = static_cast<int>(*v);
      }},
-    {"advert_int", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"advert_int", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          // The range depends on the version (RFC 3768 5.3.7 whole seconds,
          // RFC 5798 5.2.7 centiseconds); checked in finish_instance.
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(255'000), c)) {
@@ -589,10 +610,10 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
              d.advert_tok = &s.arg(0);
          }
      }},
-    {"version", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"version", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (auto v = b.int_arg(s, 2, 3, c)) d.version = static_cast<int>(*v);
      }},
-    {"authentication", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"authentication", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          std::string actx = "authentication of " + c;
          for (const auto& st : s.children) {
              if (st.has_block) {
@@ -619,22 +640,22 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
              }
          }
      }, true},
-    {"virtual_ipaddress", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"virtual_ipaddress", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          for (const auto& st : s.children)
              if (auto va = b.virtual_address(st, c)) d.inst.vips.push_back(*va);
      }, true},
-    {"virtual_ipaddress_excluded", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"virtual_ipaddress_excluded", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          for (const auto& st : s.children)
              if (auto va = b.virtual_address(st, c)) d.inst.vips_excluded.push_back(*va);
      }, true},
-    {"virtual_routes", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"virtual_routes", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          for (const auto& st : s.children)
              if (auto r = b.virtual_route(st, c)) d.inst.routes.push_back(*r);
      }, true},
-    {"unicast_src_ip", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"unicast_src_ip", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (auto a = b.address_arg(s, c)) d.inst.unicast_src_ip = a;
      }},
-    {"unicast_peer", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"unicast_peer", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          std::string pctx = "unicast_peer of " + c;
          for (const auto& st : s.children) {
              if (st.has_block || st.nargs > 0) {
@@ -646,13 +667,13 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
              else d.inst.unicast_peers.push_back(*a);
          }
      }, true},
-    {"nopreempt", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"nopreempt", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (b.nargs(s, 0, 0, c)) d.inst.nopreempt = true;
      }},
-    {"preempt_delay", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"preempt_delay", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (auto v = b.int_arg(s, 0, 1000, c)) d.inst.preempt_delay = seconds(*v);
      }},
-    {"track_interface", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"track_interface", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          std::string tctx = "track_interface of " + c;
          for (const auto& st : s.children) {
              if (st.has_block) {
@@ -671,7 +692,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
              d.inst.track_interfaces.push_back(ti);
          }
      }, true},
-    {"track_script", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"track_script", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          std::string tctx = "track_script of " + c;
          for (const auto& st : s.children) {
              if (st.has_block) {
@@ -696,19 +717,19 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
     {"notify_backup", VIGIL_NOTIFY(notify_backup)},
     {"notify_fault", VIGIL_NOTIFY(notify_fault)},
     {"notify_stop", VIGIL_NOTIFY(notify_stop)},
-    {"garp_master_delay", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"garp_master_delay", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          d.garp_delay_set = true;
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(3600'000), c)) d.inst.garp_master_delay = *v;
      }},
-    {"garp_master_repeat", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"garp_master_repeat", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          d.garp_repeat_set = true;
          if (auto v = b.int_arg(s, 1, 1000, c)) d.inst.garp_master_repeat = static_cast<int>(*v);
      }},
-    {"garp_master_refresh", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"garp_master_refresh", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          d.garp_refresh_set = true;
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(86400'000), c)) d.inst.garp_master_refresh = *v;
      }},
-    {"smtp_alert", [](Builder& b, const Statement& s, InstanceDraft& d, const std::string& c) {
+    {"smtp_alert", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
          if (auto v = b.flag(s, c)) d.inst.smtp_alert = *v;
      }},
 };
@@ -773,7 +794,7 @@ void Builder::finish_instance(InstanceDraft& d) {
 
 // ---------------------------------------------------------------- virtual_server
 
-std::optional<int> Builder::granularity(const Token& t, const std::string& ctx) {
+std::optional<int> Builder::granularity(const Token& t, const Context& ctx) {
     if (t.text.find('.') != std::string_view::npos || t.text.find(':') != std::string_view::npos) {
         auto mask = IpAddress::parse(t.text);
         std::optional<int> len;
@@ -793,7 +814,7 @@ std::optional<int> Builder::granularity(const Token& t, const std::string& ctx) 
     return v;
 }
 
-std::optional<ForwardingMethod> parse_method(Builder& b, const Statement& s, const std::string& c) {
+std::optional<ForwardingMethod> parse_method(Builder& b, const Statement& s, const Context& c) {
     if (s.nargs == 0) {
         b.nargs(s, 1, 1, c);
         return std::nullopt;
@@ -815,39 +836,39 @@ std::optional<ForwardingMethod> parse_method(Builder& b, const Statement& s, con
 }
 
 const Keyword<Checker> kCheckerCommon[] = {
-    {"connect_ip", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"connect_ip", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto a = b.address_arg(s, c)) k.connect_ip = a;
      }},
-    {"connect_port", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"connect_port", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (b.nargs(s, 1, 1, c))
              if (auto p = b.port(s, s.arg(0), c)) k.connect_port = p;
      }},
-    {"bindto", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"bindto", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto a = b.address_arg(s, c)) k.bindto = a;
      }},
-    {"connect_timeout", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"connect_timeout", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(1), milliseconds(3600'000), c)) k.connect_timeout = *v;
      }},
-    {"retry", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"retry", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto v = b.int_arg(s, 0, 1000, c)) k.retry = static_cast<int>(*v);
      }},
     // The pre-2.0 name, still in most published guides (keepalived 2.2 itself
     // no longer accepts it).
-    {"nb_get_retry", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"nb_get_retry", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto v = b.int_arg(s, 0, 1000, c)) k.retry = static_cast<int>(*v);
      }},
-    {"delay_before_retry", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"delay_before_retry", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(86400'000), c)) k.delay_before_retry = *v;
      }},
-    {"delay_loop", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"delay_loop", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(1), milliseconds(86400'000), c)) k.delay_loop = *v;
      }},
-    {"warmup", [](Builder& b, const Statement& s, Checker& k, const std::string& c) {
+    {"warmup", [](Builder& b, const Statement& s, Checker& k, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(86400'000), c)) k.warmup = *v;
      }},
 };
 
-void url_block(Builder& b, const Statement& s, Checker& k, const std::string& c) {
+void url_block(Builder& b, const Statement& s, Checker& k, const Context& c) {
     std::string uctx = "url of " + c;
     HttpUrl u;
     for (const auto& st : s.children) {
@@ -883,7 +904,7 @@ void url_block(Builder& b, const Statement& s, Checker& k, const std::string& c)
     k.urls.push_back(u);
 }
 
-void checker_block(Builder& b, const Statement& s, RealServer& rs, const std::string& rs_ctx) {
+void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context& rs_ctx) {
     Checker k;
     k.where = b.loc(*s.keyword);
     auto n = s.name();
@@ -895,7 +916,7 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const std::st
     else k.type = CheckerType::Misc;
     k.retry = k.type == CheckerType::Misc ? 0 : 1;
     k.delay_before_retry = (k.type == CheckerType::Http || k.type == CheckerType::Ssl) ? milliseconds(3000) : milliseconds(1000);
-    std::string ctx = std::string(n) + " of " + rs_ctx;
+    Context ctx([n] { return std::string(n); }, rs_ctx);
     if (s.nargs) b.error(s.arg(0), std::string(n) + " takes no arguments in " + rs_ctx);
     for (const auto& st : s.children) {
         auto kw = st.name();
@@ -940,28 +961,28 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const std::st
 }
 
 const Keyword<RealServer> kRealServerKeywords[] = {
-    {"weight", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"weight", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto v = b.int_arg(s, 0, 65535, c)) r.weight = static_cast<int>(*v);
      }},
-    {"inhibit_on_failure", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"inhibit_on_failure", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto v = b.flag(s, c)) r.inhibit_on_failure = *v;
      }},
-    {"lvs_method", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"lvs_method", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto m = parse_method(b, s, c)) r.lb_kind = m;
      }},
-    {"lb_kind", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"lb_kind", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto m = parse_method(b, s, c)) r.lb_kind = m;
      }},
-    {"uthreshold", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"uthreshold", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto v = b.int_arg(s, 0, UINT32_MAX, c)) r.uthreshold = static_cast<uint32_t>(*v);
      }},
-    {"lthreshold", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"lthreshold", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto v = b.int_arg(s, 0, UINT32_MAX, c)) r.lthreshold = static_cast<uint32_t>(*v);
      }},
-    {"notify_up", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"notify_up", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto x = b.script_arg(s, c)) r.notify_up = *x;
      }},
-    {"notify_down", [](Builder& b, const Statement& s, RealServer& r, const std::string& c) {
+    {"notify_down", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
          if (auto x = b.script_arg(s, c)) r.notify_down = *x;
      }},
     {"TCP_CHECK", checker_block, true},
@@ -971,7 +992,7 @@ const Keyword<RealServer> kRealServerKeywords[] = {
 };
 
 // `real_server ADDR [PORT]` / `sorry_server ADDR [PORT]`.
-std::optional<RealServer> server_address(Builder& b, const Statement& s, const std::string& c) {
+std::optional<RealServer> server_address(Builder& b, const Statement& s, const Context& c) {
     if (!b.nargs(s, 1, 2, c)) return std::nullopt;
     RealServer rs;
     auto a = b.address(s, s.arg(0), c);
@@ -991,50 +1012,50 @@ constexpr std::string_view kSchedulers[] = {"rr", "wrr", "lc", "wlc", "lblc", "s
 constexpr std::string_view kSchedFlags[] = {"flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback",
                                             "mh-port", "mh-fallback", "ops"};
 
-void sched_flag(Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+void sched_flag(Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
     if (!b.nargs(s, 0, 0, c)) return;
     std::string f(s.name());
     if (std::find(d.vs.sched_flags.begin(), d.vs.sched_flags.end(), f) == d.vs.sched_flags.end()) d.vs.sched_flags.push_back(f);
 }
 
 const Keyword<ServerDraft> kServerKeywords[] = {
-    {"delay_loop", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"delay_loop", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.timer_arg(s, milliseconds(1), milliseconds(86400'000), c)) d.vs.delay_loop = *v;
      }},
-    {"lb_algo", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"lb_algo", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.string_arg(s, c)) {
              if (std::find(std::begin(kSchedulers), std::end(kSchedulers), *v) == std::end(kSchedulers))
                  b.error(s.arg(0), std::string(s.name()) + " " + quote(*v) + " is not a known IPVS scheduler in " + c);
              else d.vs.scheduler = *v;
          }
      }},
-    {"lvs_sched", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"lvs_sched", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.string_arg(s, c)) {
              if (std::find(std::begin(kSchedulers), std::end(kSchedulers), *v) == std::end(kSchedulers))
                  b.error(s.arg(0), std::string(s.name()) + " " + quote(*v) + " is not a known IPVS scheduler in " + c);
              else d.vs.scheduler = *v;
          }
      }},
-    {"lb_kind", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"lb_kind", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto m = parse_method(b, s, c)) d.vs.lb_kind = *m;
      }},
-    {"lvs_method", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"lvs_method", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto m = parse_method(b, s, c)) d.vs.lb_kind = *m;
      }},
-    {"persistence_timeout", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"persistence_timeout", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (!b.nargs(s, 0, 1, c)) return;
          // keepalived.conf(5): "LVS persistence timeout in seconds, default 6 minutes".
          if (s.nargs == 0) d.vs.persistence_timeout = seconds(360);
          else if (auto v = b.integer(s, s.arg(0), 1, 31 * 86400, c)) d.vs.persistence_timeout = seconds(*v);
      }},
-    {"persistence_granularity", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"persistence_granularity", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (!b.nargs(s, 1, 1, c)) return;
          if (auto g = b.granularity(s.arg(0), c)) {
              d.vs.persistence_granularity = g;
              d.granularity_tok = &s.arg(0);
          }
      }},
-    {"protocol", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"protocol", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (!b.nargs(s, 1, 1, c)) return;
          auto t = s.arg(0).text;
          if (t == "TCP") d.vs.protocol = Protocol::Tcp;
@@ -1042,34 +1063,34 @@ const Keyword<ServerDraft> kServerKeywords[] = {
          else if (t == "SCTP") d.vs.protocol = Protocol::Sctp;
          else b.error(s.arg(0), "protocol " + quote(t) + " is not TCP, UDP or SCTP in " + c);
      }},
-    {"sorry_server", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"sorry_server", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto rs = server_address(b, s, c)) d.vs.sorry_server = rs;
      }},
-    {"sorry_server_inhibit", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"sorry_server_inhibit", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.flag(s, c)) d.vs.sorry_server_inhibit = *v;
      }},
-    {"quorum", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"quorum", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.int_arg(s, 1, INT32_MAX, c)) d.vs.quorum = static_cast<int>(*v);
      }},
-    {"hysteresis", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"hysteresis", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.int_arg(s, 0, INT32_MAX, c)) d.vs.hysteresis = static_cast<int>(*v);
      }},
-    {"quorum_up", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"quorum_up", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto x = b.script_arg(s, c)) d.vs.quorum_up = *x;
      }},
-    {"quorum_down", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"quorum_down", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto x = b.script_arg(s, c)) d.vs.quorum_down = *x;
      }},
-    {"alpha", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"alpha", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.flag(s, c)) d.vs.alpha = *v;
      }},
-    {"omega", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"omega", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.flag(s, c)) d.vs.omega = *v;
      }},
-    {"inhibit_on_failure", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"inhibit_on_failure", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (auto v = b.flag(s, c)) d.vs.inhibit_on_failure = *v;
      }},
-    {"ip_family", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"ip_family", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          if (!b.nargs(s, 1, 1, c)) return;
          auto t = s.arg(0).text;
          if (t == "inet") d.ip_family = AF_INET;
@@ -1078,10 +1099,11 @@ const Keyword<ServerDraft> kServerKeywords[] = {
      }},
     {"flag-1", sched_flag}, {"flag-2", sched_flag}, {"flag-3", sched_flag}, {"sh-port", sched_flag},
     {"sh-fallback", sched_flag}, {"mh-port", sched_flag}, {"mh-fallback", sched_flag}, {"ops", sched_flag},
-    {"real_server", [](Builder& b, const Statement& s, ServerDraft& d, const std::string& c) {
+    {"real_server", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
          auto rs = server_address(b, s, c);
          if (!rs) return;
-         std::string rctx = "real_server " + rs->addr.str() + (rs->port ? " " + std::to_string(*rs->port) : "") + " of " + c;
+         const RealServer& r = *rs;
+         Context rctx([&r] { return "real_server " + r.addr.str() + (r.port ? " " + std::to_string(*r.port) : ""); }, c);
          b.dispatch<RealServer>(s.children, kRealServerKeywords, *rs, rctx);
          d.vs.real_servers.push_back(std::move(*rs));
          d.rs_toks.push_back(s.keyword);
@@ -1163,7 +1185,7 @@ void Builder::finish_server(ServerDraft& d) {
 }
 
 // `ADDR PORT`, `ADDR-LAST PORT` (IPv4 last-octet range) or `fwmark N`.
-void vs_group_entry(Builder& b, const Statement& s, VirtualServerGroup& g, const std::string& c) {
+void vs_group_entry(Builder& b, const Statement& s, VirtualServerGroup& g, const Context& c) {
     if (s.has_block) {
         b.error(*s.keyword, "unexpected { } block in " + c);
         return;
@@ -1295,6 +1317,10 @@ void Builder::top_level(const Statement& st) {
             return;
         }
         std::string ctx = "virtual_server " + key_text(d.vs.key);
+        auto real_servers = std::count_if(st.children.begin(), st.children.end(),
+                                          [](const Statement& c) { return c.name() == "real_server"; });
+        d.vs.real_servers.reserve(static_cast<size_t>(real_servers));
+        d.rs_toks.reserve(static_cast<size_t>(real_servers));
         dispatch<ServerDraft>(st.children, kServerKeywords, d, ctx);
         for (const auto& other : servers_)
             if (other.vs.key == d.vs.key && other.vs.protocol == d.vs.protocol)
@@ -1350,7 +1376,7 @@ void Builder::cross_checks() {
     // Interfaces that do not exist here are warnings: the instance waits in
     // FAULT until the interface appears (e.g. a VLAN created later).
     std::set<std::string> warned;
-    auto check_if = [&](const std::string& ifname, const SourceLoc& where, const std::string& ctx) {
+    auto check_if = [&](const std::string& ifname, const SourceLoc& where, const Context& ctx) {
         if (ifname.empty() || warned.count(ifname)) return;
         if (if_nametoindex(ifname.c_str()) == 0) {
             warned.insert(ifname);
