@@ -53,7 +53,8 @@ vrrp_pid() {  # vrrp_pid IMPL NODE PID
 }
 tree_pids() { echo "$1"; ps -o pid= --ppid "$1"; }  # the daemon and its children
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; }
+# printf: mawk prints large numbers in exponent form.
+run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
 kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/$3"; }  # kb PID FIELD FILE
 
 lab_switch
