@@ -25,8 +25,15 @@ MailSettings settings_from(const config::GlobalDefs& g, const std::string& hostn
     s.relay = g.smtp_server;
     s.port = g.smtp_port;
     s.connect_timeout = g.smtp_connect_timeout;
-    s.helo_name = hostname;
+    s.helo_name = g.smtp_helo_name.empty() ? hostname : g.smtp_helo_name;
+    s.mail_faults = !g.no_email_faults;
     return s;
+}
+
+std::string local_host_name() {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+    return buf;
 }
 
 bool can_send(const MailSettings& s) { return !s.to.empty() && s.relay.has_value(); }
@@ -191,6 +198,9 @@ Mailer::Mailer(std::unique_ptr<MailTransport> transport, size_t queue_limit)
 
 bool Mailer::alert(const Alert& a) {
     if (!can_send(settings_)) return false;
+    // keepalived: a FAULT not mailed (no_email_faults) is not "the last state
+    // mailed" either, so BACKUP -> FAULT -> BACKUP mails nothing the second time.
+    if (a.state == AlertState::Fault && !settings_.mail_faults) return false;
     if (!filter_.should_mail(a)) return false;
     MailStamp stamp;
     std::time_t now = std::time(nullptr);

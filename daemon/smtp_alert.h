@@ -53,10 +53,12 @@ struct MailSettings {
     std::optional<IpAddress> relay;      // smtp_server
     uint16_t port = 25;
     std::chrono::seconds connect_timeout{30};
-    std::string helo_name;               // the host name, as keepalived's default
+    std::string helo_name;               // smtp_helo_name, else the host name (keepalived's default)
+    bool mail_faults = true;             // false: no_email_faults
     bool operator==(const MailSettings&) const = default;
 };
 MailSettings settings_from(const config::GlobalDefs& g, const std::string& hostname);
+std::string local_host_name();  // gethostname(), "localhost" if there is none
 // keepalived sends nothing unless there is a recipient and a relay.
 bool can_send(const MailSettings& s);
 std::string relay_str(const MailSettings& s);  // "192.0.2.25:25", "[2001:db8::25]:25"

@@ -27,6 +27,7 @@
 #include "daemon/child_loop.h"
 #include "daemon/ev.h"
 #include "daemon/log.h"
+#include "daemon/smtp_alert.h"
 #include "daemon/script_security.h"
 #include "vrrp/advert.h"
 #include "vrrp/garp.h"
@@ -120,6 +121,7 @@ struct InstanceRuntime {
     bool tracking_sent = false;
     GroupRuntime* group = nullptr;
     size_t member_index = 0;
+    Transition last_transition;  // for the smtp_alert mail
     log::RateLimit reject_log{10, std::chrono::seconds(60)};
     log::RateLimit send_log{5, std::chrono::seconds(60)};
     std::string label() const { return sm ? sm->prefix() : cfg.name; }
@@ -146,7 +148,8 @@ public:
           netlink_io_(loop, [this](int) { reflector_->process(); }),
           stats_timer_(loop, [this] { write_stats(false); }),
           stop_wait_(loop, [this] { finish_stop(); }),
-          sigusr1_(loop, SIGUSR1, [this] { write_stats(true); }) {}
+          sigusr1_(loop, SIGUSR1, [this] { write_stats(true); }),
+          mailer_(smtp::make_curl_transport(loop)) {}
 
     int run();
 
@@ -184,6 +187,7 @@ private:
     void arm_garp(InstanceRuntime& ir);
     void run_notify(InstanceRuntime& ir, State state);
     void group_notify(GroupRuntime& g);
+    void mail_instance(InstanceRuntime& ir, State state);
     void report(InstanceRuntime& ir);
 
     void write_stats(bool forced);
@@ -199,6 +203,8 @@ private:
     ev::Timer stats_timer_;
     ev::Timer stop_wait_;
     ev::Signal sigusr1_;
+    smtp::Mailer mailer_;
+    uint64_t mail_events_written_ = 0;  // mail counters in the last vrrp.stats
     ScriptIdentity script_identity_;
     std::shared_ptr<const config::Config> config_;
     std::vector<std::unique_ptr<SocketEntry>> sockets_;
@@ -285,6 +291,8 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
     }
     script_identity_ = *who;
     script_security_ = cfg.global.enable_script_security;
+    // Before instances are retired below: their "Stopping" mails use the new settings.
+    mailer_.configure(smtp::settings_from(cfg.global, smtp::local_host_name()));
     script_verdicts_.clear();
 
     // Which instances survive: same config, and (if grouped) a group whose
@@ -548,6 +556,7 @@ void VrrpChild::execute(InstanceRuntime& ir, const Action& action) {
                    [&](const RunNotify& a) { run_notify(ir, a.state); },
                    [&](const Transition& t) {
                        ++ir.transitions;
+                       ir.last_transition = t;
                        VLOG_NOTICE("%s: %s -> %s (%s)", ir.sm->prefix().c_str(), to_string(t.from), to_string(t.to),
                                    to_string(t.reason));
                        if (t.from == State::Master) {
@@ -728,7 +737,8 @@ void VrrpChild::on_stop() {
 void VrrpChild::finish_stop() {
     // Give notify_stop scripts a moment to run; never more than 2 s.
     bool busy = std::any_of(instances_.begin(), instances_.end(), [](auto& ir) { return ir->notify.busy(); }) ||
-                std::any_of(groups_.begin(), groups_.end(), [](auto& g) { return g->notify.busy(); });
+                std::any_of(groups_.begin(), groups_.end(), [](auto& g) { return g->notify.busy(); }) ||
+                mailer_.busy();  // the "Stopping" mails, within the same bound
     if (busy && Clock::now() < stop_deadline_) {
         stop_wait_.start(std::chrono::milliseconds(20));
         return;
@@ -870,6 +880,32 @@ void VrrpChild::run_notify(InstanceRuntime& ir, State state) {
     if (!ir.cfg.notify.empty() && script_allowed(ir.cfg.notify, script_identity_, ir.cfg.name))
         ir.notify.push(notify_arguments(ir.cfg.notify, false, ir.cfg.name, to_notify_string(state),
                                         ir.sm->effective_priority()));
+    if (ir.cfg.smtp_alert) mail_instance(ir, state);
+}
+
+smtp::AlertState alert_state(State s) {
+    switch (s) {
+    case State::Master: return smtp::AlertState::Master;
+    case State::Backup: return smtp::AlertState::Backup;
+    case State::Fault: return smtp::AlertState::Fault;
+    case State::Initialize: return smtp::AlertState::Stop;
+    }
+    return smtp::AlertState::Stop;
+}
+
+// smtp_alert: the same transitions as the notify scripts (keepalived mails
+// where it runs notify_master/backup/fault/stop).
+void VrrpChild::mail_instance(InstanceRuntime& ir, State state) {
+    std::vector<std::string> details;
+    const Transition& t = ir.last_transition;
+    details.push_back(std::string("transition: ") + to_string(t.from) + " -> " + to_string(t.to) + " (" +
+                      to_string(t.reason) + ")");
+    details.push_back("virtual router " + std::to_string(ir.cfg.vrid) + " on " + ir.cfg.interface + ", priority " +
+                      std::to_string(ir.sm ? ir.sm->effective_priority() : ir.cfg.priority));
+    std::string vips;
+    for (const auto& v : ir.cfg.vips) vips += (vips.empty() ? "" : ", ") + v.addr.str();
+    if (!vips.empty()) details.push_back("virtual addresses: " + vips);
+    mailer_.alert({smtp::AlertScope::Instance, ir.cfg.name, alert_state(state), std::move(details)});
 }
 
 void VrrpChild::group_notify(GroupRuntime& g) {
@@ -893,10 +929,19 @@ void VrrpChild::group_notify(GroupRuntime& g) {
         g.notify.push(split_command(*specific));
     if (!g.cfg.notify.empty() && script_allowed(g.cfg.notify, script_identity_, "group " + g.cfg.name))
         g.notify.push(notify_arguments(g.cfg.notify, true, g.cfg.name, to_notify_string(s), 0));
+    if (g.cfg.smtp_alert) {
+        std::string members;
+        for (const auto& name : g.cfg.members) members += (members.empty() ? "" : ", ") + name;
+        mailer_.alert({smtp::AlertScope::Group, g.cfg.name, alert_state(s), {"members: " + members}});
+    }
 }
 
 void VrrpChild::write_stats(bool forced) {
     stats_timer_.start(std::chrono::seconds(1));
+    const auto& mc = mailer_.counters();
+    uint64_t mail_events = mc.queued + mc.sent + mc.failed + mc.dropped;
+    if (mail_events != mail_events_written_) stats_dirty_ = true;
+    mail_events_written_ = mail_events;
     if (!forced && !stats_dirty_) return;
     stats_dirty_ = false;
     if (ctx_.runtime_dir.empty()) return;
@@ -931,6 +976,7 @@ std::string VrrpChild::stats_text() const {
         text += " adverts_sent=" + std::to_string(ir->adverts_sent) + " transitions=" + std::to_string(ir->transitions) +
                 " vip_restores=" + std::to_string(ir->vip_restores) + "\n";
     }
+    if (smtp::can_send(mailer_.settings())) text += mailer_.stats_line() + "\n";
     return text;
 }
 

@@ -161,6 +161,10 @@ std::string dump(const Config& c) {
     w.str("notification_email_from", g.notification_email_from);
     if (g.smtp_server) w.line("smtp_server " + g.smtp_server->str() + " " + std::to_string(g.smtp_port));
     w.line("smtp_connect_timeout " + std::to_string(g.smtp_connect_timeout.count()));
+    w.str("smtp_helo_name", g.smtp_helo_name);
+    if (g.smtp_alert) w.line(std::string("smtp_alert ") + yes_no(*g.smtp_alert));
+    if (g.smtp_alert_vrrp) w.line(std::string("smtp_alert_vrrp ") + yes_no(*g.smtp_alert_vrrp));
+    w.flag("no_email_faults", g.no_email_faults);
     if (!g.script_user.empty()) w.line("script_user " + word(g.script_user) + (g.script_group.empty() ? "" : " " + word(g.script_group)));
     w.flag("enable_script_security", g.enable_script_security);
     w.line("vrrp_version " + std::to_string(g.vrrp_version));

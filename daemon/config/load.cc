@@ -22,7 +22,7 @@ namespace vigil::config {
 
 // Line 0: about the file as a whole (cannot open it, it is empty).
 std::string Diagnostic::str() const {
-    return (where.line > 0 ? where.str() : where.file) + ": " + message;
+    return (where.line > 0 ? where.str() : where.file_name()) + ": " + message;
 }
 
 namespace {
@@ -45,11 +45,11 @@ constexpr std::array kUnsupportedKeywords = std::to_array<std::string_view>({
     "lower_prio_no_advert", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs",
     "lvs_notify_fifo", "lvs_notify_fifo_script", "lvs_sync_daemon", "lvs_timeouts", "lvs_id",
     "max_auto_priority", "mcast_src_ip", "min_auto_priority_delay", "namespace_with_ipsets",
-    "native_ipv6", "net_namespace", "no_accept", "no_email_faults", "notify_deleted",
+    "native_ipv6", "net_namespace", "no_accept", "notify_deleted",
     "notify_fifo", "notify_fifo_script", "notify_master_rx_lower_pri", "old_unicast_checksum",
     "persistence_engine", "process_names", "random_seed", "rs_init_notifies",
-    "skip_check_adv_addr", "smtp_alert_checker", "smtp_alert_vrrp",
-    "smtp_helo_name", "snmp_name", "snmp_socket", "sorry_server_lvs_method", "static_ipaddress",
+    "skip_check_adv_addr", "smtp_alert_checker",
+    "snmp_name", "snmp_socket", "sorry_server_lvs_method", "static_ipaddress",
     "static_routes", "static_rules", "strict_mode", "track_bfd", "track_file", "track_process",
     "track_src_ip", "unicast_fault_no_peer", "unicast_ttl", "use_ipvlan", "use_pid_dir",
     "use_vmac", "virtual_rules", "vmac_xmit_base", "vrrp_check_unicast_src",
@@ -95,6 +95,7 @@ struct InstanceDraft {
     std::optional<milliseconds> advert;  // as written; checked once the version is known
     bool garp_delay_set = false, garp_repeat_set = false, garp_refresh_set = false;
     bool vrid_set = false;
+    bool smtp_alert_set = false;  // else the global default
     SourceLoc interface_at;
 };
 
@@ -336,6 +337,8 @@ public:
     std::vector<InstanceDraft> instances_;
     std::vector<ServerDraft> servers_;
     std::vector<const Token*> script_toks_, member_toks_;
+    std::set<std::string> groups_with_smtp_alert_;  // sync groups that set smtp_alert themselves
+    void finish_smtp_alerts();
     std::vector<Diagnostic> errors_, warnings_;
 
 private:
@@ -364,6 +367,18 @@ const Keyword<GlobalDefs> kGlobalKeywords[] = {
      }},
     {"smtp_connect_timeout", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.int_arg(s, 1, 3600, c)) g.smtp_connect_timeout = seconds(*v);
+     }},
+    {"smtp_helo_name", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
+         if (auto v = b.string_arg(s, c)) g.smtp_helo_name = *v;
+     }},
+    {"smtp_alert", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
+         if (auto v = b.flag(s, c)) g.smtp_alert = *v;
+     }},
+    {"smtp_alert_vrrp", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
+         if (auto v = b.flag(s, c)) g.smtp_alert_vrrp = *v;
+     }},
+    {"no_email_faults", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
+         if (auto v = b.flag(s, c)) g.no_email_faults = *v;
      }},
     {"script_user", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (!b.nargs(s, 1, 2, c)) return;
@@ -444,6 +459,7 @@ const Keyword<SyncGroup> kSyncGroupKeywords[] = {
     {"notify_fault", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify_fault, c); }},
     {"notify_stop", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify_stop, c); }},
     {"smtp_alert", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) {
+         b.groups_with_smtp_alert_.insert(g.name);
          if (auto v = b.flag(s, c)) g.smtp_alert = *v;
      }},
 };
@@ -730,6 +746,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(86400'000), c)) d.inst.garp_master_refresh = *v;
      }},
     {"smtp_alert", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
+         d.smtp_alert_set = true;
          if (auto v = b.flag(s, c)) d.inst.smtp_alert = *v;
      }},
 };
@@ -743,6 +760,7 @@ void Builder::finish_instance(InstanceDraft& d) {
     if (!d.garp_delay_set) in.garp_master_delay = cfg_.global.vrrp_garp_master_delay;
     if (!d.garp_repeat_set) in.garp_master_repeat = cfg_.global.vrrp_garp_master_repeat;
     if (!d.garp_refresh_set) in.garp_master_refresh = cfg_.global.vrrp_garp_master_refresh;
+    if (!d.smtp_alert_set) in.smtp_alert = cfg_.global.vrrp_smtp_alert_default();
     if (d.advert) {
         auto ms = d.advert->count();
         if (in.version == 2) {
@@ -905,7 +923,7 @@ void url_block(Builder& b, const Statement& s, Checker& k, const Context& c) {
 }
 
 void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context& rs_ctx) {
-    Checker k;
+    Checker& k = rs.checkers.emplace_back();
     k.where = b.loc(*s.keyword);
     auto n = s.name();
     // Defaults per keepalived.conf(5): retry 1 (MISC_CHECK 0); delay_before_retry
@@ -921,8 +939,12 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context
     for (const auto& st : s.children) {
         auto kw = st.name();
         const Keyword<Checker>* common = nullptr;
-        for (const auto& c : kCheckerCommon)
-            if (c.name == kw) common = &c;
+        for (const auto& c : kCheckerCommon) {
+            if (c.name == kw) {
+                common = &c;
+                break;
+            }
+        }
         bool is_http = k.type == CheckerType::Http || k.type == CheckerType::Ssl;
         if (common && !(k.type == CheckerType::Misc && (kw == "connect_ip" || kw == "connect_port" || kw == "bindto" ||
                                                          kw == "connect_timeout"))) {
@@ -957,7 +979,6 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context
     if (k.type == CheckerType::Misc && k.misc_path.empty()) b.error(*s.keyword, "MISC_CHECK without misc_path in " + rs_ctx);
     if ((k.type == CheckerType::Http || k.type == CheckerType::Ssl) && k.urls.empty())
         b.error(*s.keyword, std::string(n) + " without a url { path ... } in " + rs_ctx);
-    rs.checkers.push_back(std::move(k));
 }
 
 const Keyword<RealServer> kRealServerKeywords[] = {
@@ -1333,6 +1354,28 @@ void Builder::top_level(const Statement& st) {
     }
 }
 
+// Sync groups take the global smtp_alert default like instances do (in
+// finish_instance). keepalived sends nothing without recipients and a relay,
+// silently; vigil says so once.
+void Builder::finish_smtp_alerts() {
+    const auto& g = cfg_.global;
+    for (auto& sg : cfg_.sync_groups)
+        if (!groups_with_smtp_alert_.count(sg.name)) sg.smtp_alert = g.vrrp_smtp_alert_default();
+    if (!g.notification_email.empty() && g.smtp_server) return;
+    const SourceLoc* first = nullptr;
+    std::string what;
+    size_t count = 0;
+    for (const auto& d : instances_)
+        if (d.inst.smtp_alert && count++ == 0) first = &d.inst.where, what = "vrrp_instance " + d.inst.name;
+    for (const auto& sg : cfg_.sync_groups)
+        if (sg.smtp_alert && count++ == 0) first = &sg.where, what = "vrrp_sync_group " + sg.name;
+    if (!first) return;
+    std::string others = count > 1 ? " (and " + std::to_string(count - 1) + " more)" : "";
+    warnings_.push_back(Diagnostic{*first, "smtp_alert is on in " + what + others + ", but no mail is sent without " +
+                                               (g.notification_email.empty() ? "notification_email" : "smtp_server") +
+                                               " in global_defs"});
+}
+
 void Builder::cross_checks() {
     // Duplicate VRID on one interface and family: both instances would send
     // the same advertisements (RFC 5798 5.2.3, VRID unique per link).
@@ -1411,6 +1454,7 @@ LoadResult build(syntax::Document&& doc) {
                                          "configuration is empty: no vrrp_instance and no virtual_server, vigild will do nothing"});
     for (auto& d : b.instances_) b.finish_instance(d);
     for (auto& d : b.servers_) b.finish_server(d);
+    b.finish_smtp_alerts();
     b.cross_checks();
     LoadResult r;
     if (b.cfg_.global.router_id.empty()) b.cfg_.global.router_id = host_name();
@@ -1420,9 +1464,10 @@ LoadResult build(syntax::Document&& doc) {
     // ascending (cross-checks run last but belong to a line like any other).
     auto by_position = [&](const Diagnostic& x, const Diagnostic& y) {
         auto index = [&](const std::string& f) {
-            return std::find(doc.files.begin(), doc.files.end(), f) - doc.files.begin();
+            return std::find_if(doc.files.begin(), doc.files.end(), [&](const auto& name) { return *name == f; }) -
+                   doc.files.begin();
         };
-        auto ix = index(x.where.file), iy = index(y.where.file);
+        auto ix = index(x.where.file_name()), iy = index(y.where.file_name());
         return ix != iy ? ix < iy : x.where.line < y.where.line;
     };
     std::stable_sort(b.errors_.begin(), b.errors_.end(), by_position);

@@ -317,7 +317,7 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
     }
     doc_.storage_.push_back(std::move(content));
     std::string_view text = doc_.storage_.back();
-    doc_.files.push_back(path);
+    doc_.files.push_back(std::make_shared<const std::string>(path));
     include_stack_.push_back(real);
     lex(text, static_cast<uint32_t>(doc_.files.size() - 1), path);
     include_stack_.pop_back();
@@ -403,7 +403,7 @@ Document parse_file(const std::string& path) {
 Document parse_text(const std::string& text, const std::string& name) {
     Document doc;
     doc.storage_.push_back(text);
-    doc.files.push_back(name);
+    doc.files.push_back(std::make_shared<const std::string>(name));
     Lexer lexer(doc);
     lexer.enter_root(name);
     lexer.lex(doc.storage_.back(), 0, name);

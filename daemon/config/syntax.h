@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,7 +58,7 @@ public:
     Document(const Document&) = delete;
     Document& operator=(const Document&) = delete;
 
-    std::vector<std::string> files;     // file names as written in diagnostics
+    std::vector<std::shared_ptr<const std::string>> files;  // file names as written in diagnostics
     std::vector<Statement> top;         // top-level statements
     std::vector<Diagnostic> errors;     // syntax and include errors
     std::vector<Diagnostic> warnings;

@@ -511,7 +511,7 @@ void test_includes(void**) {
     assert_string_equal(c.vrrp_instances[0].name.c_str(), "VI_1");
     assert_string_equal(c.vrrp_instances[1].name.c_str(), "VI_2");
     assert_int_equal(c.vrrp_instances[1].vips.size(), 2);  // include inside a block, relative path
-    assert_string_equal(c.vrrp_instances[1].where.file.c_str(), fixture("inc/conf.d/20-vi2.conf").c_str());
+    assert_string_equal(c.vrrp_instances[1].where.file_name().c_str(), fixture("inc/conf.d/20-vi2.conf").c_str());
     assert_int_equal(c.vrrp_instances[1].where.line, 1);
 
     auto cyc = load_file(fixture("inc/cycle/a.conf"));
@@ -701,6 +701,67 @@ void test_large_config_time(void**) {
             std::chrono::duration<double, std::milli>(t3 - t2).count());
 }
 
+// smtp_alert in vrrp_instance / vrrp_sync_group defaults to global_defs'
+// smtp_alert_vrrp, else smtp_alert, else off (keepalived.conf(5)); an
+// explicit value in the block wins. Alerts that cannot be sent say so.
+void test_smtp_alert_defaults(void**) {
+    const std::string mail = " notification_email {\n ops@example.com\n }\n smtp_server 192.168.10.25\n";
+    const std::string group = "vrrp_sync_group VG_1 {\n group {\n VI_1\n VI_2\n }\n}\n";
+    const std::string two =
+        "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 1\n virtual_ipaddress {\n 192.168.10.1\n }\n}\n"
+        "vrrp_instance VI_2 {\n interface lo\n virtual_router_id 2\n smtp_alert no\n"
+        " virtual_ipaddress {\n 192.168.10.2\n }\n}\n";
+    auto off = must_load_text("global_defs {\n" + mail + "}\n" + group + two);
+    assert_false(off.config->vrrp_instances[0].smtp_alert);
+    assert_false(off.config->sync_groups[0].smtp_alert);
+    assert_int_equal(off.warnings.size(), 0);
+
+    auto on = must_load_text(group + two + "global_defs {\n" + mail + " smtp_alert\n}\n");  // order does not matter
+    assert_true(on.config->vrrp_instances[0].smtp_alert);
+    assert_false(on.config->vrrp_instances[1].smtp_alert);  // explicit "no" wins
+    assert_true(on.config->sync_groups[0].smtp_alert);
+    assert_int_equal(on.warnings.size(), 0);
+
+    auto vrrp_wins = must_load_text("global_defs {\n" + mail + " smtp_alert yes\n smtp_alert_vrrp no\n}\n" + group + two);
+    assert_false(vrrp_wins.config->vrrp_instances[0].smtp_alert);
+    assert_false(vrrp_wins.config->sync_groups[0].smtp_alert);
+    auto group_explicit = must_load_text("global_defs {\n" + mail + " smtp_alert_vrrp\n}\n" +
+                                         "vrrp_sync_group VG_1 {\n group {\n VI_1\n VI_2\n }\n smtp_alert off\n}\n" + two);
+    assert_true(group_explicit.config->vrrp_instances[0].smtp_alert);
+    assert_false(group_explicit.config->sync_groups[0].smtp_alert);
+
+    // helo name and no_email_faults are read, and everything survives a dump.
+    auto full = must_load_text("global_defs {\n" + mail +
+                               " smtp_helo_name lvs1.example.com\n smtp_alert\n smtp_alert_vrrp yes\n no_email_faults\n}\n" +
+                               group + two);
+    const auto& g = full.config->global;
+    assert_string_equal(g.smtp_helo_name.c_str(), "lvs1.example.com");
+    assert_true(g.no_email_faults);
+    assert_true(g.smtp_alert.value_or(false) && g.smtp_alert_vrrp.value_or(false));
+    auto again = must_load_text(dump(*full.config));
+    assert_true(*again.config == *full.config);
+    assert_true(*must_load_text(dump(*on.config)).config == *on.config);
+
+    // On, but nowhere to send: one warning at the first block that has it.
+    auto nowhere = load_text("global_defs {\n smtp_alert\n}\n" + group + two, "t.conf");
+    assert_true(nowhere.ok());
+    assert_int_equal(nowhere.warnings.size(), 1);
+    assert_string_equal(nowhere.warnings[0].str().c_str(),
+                        "t.conf:10: smtp_alert is on in vrrp_instance VI_1 (and 1 more), but no mail is sent without "
+                        "notification_email in global_defs");
+    auto no_relay = load_text("global_defs {\n notification_email {\n ops@example.com\n }\n}\n" + two, "t.conf");
+    assert_int_equal(no_relay.warnings.size(), 0);  // nobody asked for mail
+    auto no_relay_on = load_text("global_defs {\n notification_email {\n ops@example.com\n }\n}\n" +
+                                 std::string("vrrp_instance VI_1 {\n interface lo\n virtual_router_id 1\n smtp_alert\n"
+                                             " virtual_ipaddress {\n 192.168.10.1\n }\n}\n"),
+                                 "t.conf");
+    assert_int_equal(no_relay_on.warnings.size(), 1);
+    assert_non_null(strstr(no_relay_on.warnings[0].message.c_str(), "without smtp_server in global_defs"));
+    // Checker alerts stay unsupported: an error, not a silently ignored line.
+    auto checker = load_text("global_defs {\n smtp_alert_checker\n}\n" + two, "t.conf");
+    assert_false(checker.ok());
+}
+
 }  // namespace
 
 int main() {
@@ -716,6 +777,7 @@ int main() {
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_malformed_input),
         cmocka_unit_test(test_large_config_time),
+        cmocka_unit_test(test_smtp_alert_defaults),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

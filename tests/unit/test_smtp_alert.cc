@@ -159,6 +159,12 @@ void test_settings_defaults(void**) {
     assert_true(can_send(s));
     assert_string_equal(s.from.c_str(), "lvs@example.com");
     assert_string_equal(relay_str(s).c_str(), "[2001:db8::25]:2525");
+    assert_true(s.mail_faults);
+    g.smtp_helo_name = "mail-client.example";
+    g.no_email_faults = true;
+    s = settings_from(g, "director1");
+    assert_string_equal(s.helo_name.c_str(), "mail-client.example");
+    assert_false(s.mail_faults);
 }
 
 void test_filter(void**) {
@@ -223,6 +229,24 @@ void test_mailer_order_and_failures(void**) {
     mailer.alert({AlertScope::Group, "VG_1", AlertState::Fault, {}});
     assert_string_equal(t->sends[2].mail.subject.c_str(), "[lvs1-new] VRRP Group VG_1 - Entering FAULT state");
     t->finish("");
+}
+
+void test_mailer_no_email_faults(void**) {
+    auto owned = std::make_unique<FakeTransport>();
+    FakeTransport* t = owned.get();
+    Mailer mailer(std::move(owned));
+    MailSettings s = lab_settings();
+    s.mail_faults = false;
+    mailer.configure(s);
+    assert_true(mailer.alert({AlertScope::Instance, "VI_1", AlertState::Backup, {}}));
+    t->finish("");
+    // FAULT is not mailed, and is not the last state mailed either: the
+    // return to BACKUP is no news to the reader.
+    assert_false(mailer.alert({AlertScope::Instance, "VI_1", AlertState::Fault, {}}));
+    assert_false(mailer.alert({AlertScope::Instance, "VI_1", AlertState::Backup, {}}));
+    assert_true(mailer.alert({AlertScope::Instance, "VI_1", AlertState::Master, {}}));
+    t->finish("");
+    assert_int_equal(t->sends.size(), 2);
 }
 
 void test_mailer_bounded_queue(void**) {
@@ -478,6 +502,7 @@ int main() {
         cmocka_unit_test(test_settings_defaults),
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_mailer_order_and_failures),
+        cmocka_unit_test(test_mailer_no_email_faults),
         cmocka_unit_test(test_mailer_bounded_queue),
         cmocka_unit_test(test_curl_delivers),
         cmocka_unit_test(test_curl_relay_down),
