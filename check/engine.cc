@@ -1,6 +1,7 @@
 #include "check/engine.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "daemon/log.h"
 
@@ -18,20 +19,61 @@ const char* checker_type_name(config::CheckerType t) {
     return "?";
 }
 
+namespace {
+
+// A real server's identity across reloads: its virtual server (key and
+// protocol: TCP and UDP services may share an address and port) and its
+// address and port; `position` tells apart the entries of one list.
+struct ServerIdentity {
+    const config::VirtualServer* vs;
+    const config::RealServer* rs;
+    uint32_t position;
+    auto tie() const { return std::tie(vs->key, vs->protocol, rs->addr, rs->port); }
+};
+
+// Identities sorted by identity, then position: first() finds the first
+// listing of a real server. Built only while applying a config (a reload
+// matches old and new servers with it), so it costs nothing at rest.
+class ServerIndex {
+public:
+    explicit ServerIndex(std::vector<ServerIdentity> ids) : ids_(std::move(ids)) {
+        std::sort(ids_.begin(), ids_.end(), [](const ServerIdentity& a, const ServerIdentity& b) {
+            return std::tuple_cat(a.tie(), std::tie(a.position)) < std::tuple_cat(b.tie(), std::tie(b.position));
+        });
+    }
+    std::optional<uint32_t> first(const ServerIdentity& id) const {
+        auto it = std::lower_bound(ids_.begin(), ids_.end(), id,
+                                   [](const ServerIdentity& a, const ServerIdentity& b) { return a.tie() < b.tie(); });
+        if (it == ids_.end() || it->tie() != id.tie()) return std::nullopt;
+        return it->position;
+    }
+
+private:
+    std::vector<ServerIdentity> ids_;
+};
+
+// Position of *p in v, when p points into v.
+template <class T>
+std::optional<size_t> position_in(const std::vector<T>& v, const T* p) {
+    std::less<const T*> before;
+    if (v.empty() || before(p, v.data()) || !before(p, v.data() + v.size())) return std::nullopt;
+    return static_cast<size_t>(p - v.data());
+}
+
+}  // namespace
+
 struct CheckEngine::ServerRun {
-    RealServerKey key;
     const config::VirtualServer* vs = nullptr;
     const config::RealServer* rs = nullptr;
-    std::vector<CheckerRun*> checkers;
+    uint32_t first_checker = 0;  // its checkers: checkers_[first_checker, first_checker + checker_count)
+    uint32_t checker_count = 0;
     bool up = true;
     std::optional<int> dynamic_weight;
 };
 
 struct CheckEngine::CheckerRun {
-    CheckerRun(ev::Loop* loop, CheckerKey k, RetryPolicy policy, bool alpha)
-        : key(std::move(k)), health(policy, alpha), timer(loop, [this] { engine->on_due(*this); }) {}
-    CheckerKey key;
-    CheckEngine* engine = nullptr;
+    CheckerRun(CheckEngine* engine, RetryPolicy policy, bool alpha)
+        : health(policy, alpha), timer(engine->loop_, [engine, this] { engine->on_due(*this); }) {}
     const config::Checker* cfg = nullptr;
     ServerRun* server = nullptr;
     CheckerHealth health;
@@ -57,7 +99,8 @@ CheckEngine::CheckEngine(ev::Loop* loop, ProbeFactory& probes, HealthChanged on_
           last_batch_ = ev_now(loop_);
           if (on_health_changed_) on_health_changed_();
       }),
-      reaper_(loop, [this] { finished_probes_.clear(); }) {}
+      reaper_(loop, [this] { finished_probes_.clear(); }),
+      starter_(loop, [this] { start_new_checkers(); }) {}
 
 CheckEngine::~CheckEngine() = default;
 
@@ -66,64 +109,89 @@ static RetryPolicy policy_of(const config::VirtualServer& vs, const config::Chec
 }
 
 void CheckEngine::apply(std::shared_ptr<const config::Config> cfg) {
-    std::map<CheckerKey, std::unique_ptr<CheckerRun>> checkers;
-    std::map<RealServerKey, std::unique_ptr<ServerRun>> servers;
-    size_t kept = 0, started = 0;
+    // The running servers by identity (their config, cfg_, lives until the end).
+    std::vector<ServerIdentity> running;
+    running.reserve(servers_.size());
+    for (uint32_t i = 0; i < servers_.size(); ++i) running.push_back({servers_[i].vs, servers_[i].rs, i});
+    const ServerIndex old_index(std::move(running));
+
+    std::vector<ServerIdentity> listed;  // every real server entry of cfg, in config order
+    std::vector<uint32_t> vs_first;
     for (const auto& vs : cfg->virtual_servers) {
-        for (const auto& rs : vs.real_servers) {
-            RealServerKey skey{vs.key, rs.addr, rs.port};
-            if (servers.count(skey)) {
-                VLOG_ERR("%s: real server %s listed twice in [%s]; checking the first only", rs.where.str().c_str(),
-                         rs_name(rs).c_str(), vs_name(vs).c_str());
-                continue;
-            }
-            auto server = std::make_unique<ServerRun>();
-            server->key = skey;
-            server->vs = &vs;
-            server->rs = &rs;
-            auto old_server = servers_.find(skey);
-            for (size_t i = 0; i < rs.checkers.size(); ++i) {
-                const config::Checker& c = rs.checkers[i];
-                CheckerKey ckey{skey, static_cast<int>(i)};
-                std::unique_ptr<CheckerRun> run;
-                auto old = checkers_.find(ckey);
-                if (old != checkers_.end() && *old->second->cfg == c) {
-                    run = std::move(old->second);
-                    run->health.set_policy(policy_of(vs, c));
-                    ++kept;
-                } else {
-                    run = std::make_unique<CheckerRun>(loop_, ckey, policy_of(vs, c), vs.alpha);
-                    run->engine = this;
-                    milliseconds bound = c.warmup.value_or(c.delay_loop.value_or(vs.delay_loop));
-                    run->cfg = &c;
-                    schedule(*run, first_probe_delay(bound, jitter_seed_++));
-                    ++started;
-                }
-                run->cfg = &c;
-                run->server = server.get();
-                server->checkers.push_back(run.get());
-                checkers.emplace(ckey, std::move(run));
-            }
-            bool up = true;
-            for (auto* run : server->checkers) up = up && run->health.health() == Health::Up;
-            server->up = up;
-            if (old_server != servers_.end() && old_server->second->up != up)
-                VLOG_NOTICE("[%s] real server %s %s after reload", vs_name(vs).c_str(), rs_name(rs).c_str(),
-                            up ? "UP" : "DOWN");
-            for (auto* run : server->checkers)
-                if (run->cfg->misc_dynamic && run->health.dynamic_weight()) server->dynamic_weight = run->health.dynamic_weight();
-            servers.emplace(skey, std::move(server));
+        vs_first.push_back(static_cast<uint32_t>(listed.size()));
+        for (const auto& rs : vs.real_servers) listed.push_back({&vs, &rs, static_cast<uint32_t>(listed.size())});
+    }
+    const ServerIndex new_index(listed);
+
+    std::vector<ServerRun> servers;
+    servers.reserve(listed.size());  // checkers point into it: it must not reallocate
+    std::vector<std::unique_ptr<CheckerRun>> checkers;
+    std::vector<uint32_t> server_of(listed.size());
+    size_t kept = 0, started = 0;
+    for (const ServerIdentity& entry : listed) {
+        const config::VirtualServer& vs = *entry.vs;
+        const config::RealServer& rs = *entry.rs;
+        uint32_t first = *new_index.first(entry);
+        if (first != entry.position) {
+            VLOG_ERR("%s: real server %s listed twice in [%s]; checking the first only", rs.where.str().c_str(),
+                     rs_name(rs).c_str(), vs_name(vs).c_str());
+            server_of[entry.position] = server_of[first];
+            continue;
         }
+        server_of[entry.position] = static_cast<uint32_t>(servers.size());
+        ServerRun& server = servers.emplace_back();
+        server.vs = &vs;
+        server.rs = &rs;
+        server.first_checker = static_cast<uint32_t>(checkers.size());
+        server.checker_count = static_cast<uint32_t>(rs.checkers.size());
+        std::optional<uint32_t> old_pos = old_index.first(entry);
+        const ServerRun* old = old_pos ? &servers_[*old_pos] : nullptr;
+        for (size_t i = 0; i < rs.checkers.size(); ++i) {
+            const config::Checker& c = rs.checkers[i];
+            std::unique_ptr<CheckerRun> run;
+            if (old && i < old->checker_count && *checkers_[old->first_checker + i]->cfg == c) {
+                run = std::move(checkers_[old->first_checker + i]);
+                run->health.set_policy(policy_of(vs, c));
+                ++kept;
+            } else {
+                run = std::make_unique<CheckerRun>(this, policy_of(vs, c), vs.alpha);
+                ++started;  // its first probe is scheduled by start_new_checkers()
+            }
+            run->cfg = &c;
+            run->server = &server;
+            checkers.push_back(std::move(run));
+        }
+        bool up = true;
+        for (uint32_t i = 0; i < server.checker_count; ++i) {
+            const CheckerRun& run = *checkers[server.first_checker + i];
+            up = up && run.health.health() == Health::Up;
+            if (run.cfg->misc_dynamic && run.health.dynamic_weight()) server.dynamic_weight = run.health.dynamic_weight();
+        }
+        server.up = up;
+        if (old && old->up != up)
+            VLOG_NOTICE("[%s] real server %s %s after reload", vs_name(vs).c_str(), rs_name(rs).c_str(),
+                        up ? "UP" : "DOWN");
     }
     size_t removed = checkers_.size() - kept;
     // Old runs not carried over are destroyed here: timers stop, probes cancel.
     checkers_ = std::move(checkers);
     servers_ = std::move(servers);
-    by_config_.clear();
-    by_config_.reserve(servers_.size());
-    for (const auto& [key, server] : servers_) by_config_[server->rs] = server.get();
+    vs_first_ = std::move(vs_first);
+    server_of_ = std::move(server_of);
     cfg_ = std::move(cfg);
+    if (started) starter_.start(std::chrono::nanoseconds{0});
     VLOG_INFO("checkers: %zu kept, %zu started, %zu removed", kept, started, removed);
+}
+
+void CheckEngine::start_new_checkers() {
+    // A running checker always has its timer armed or a probe in flight; one
+    // with neither is new.
+    for (auto& run : checkers_) {
+        if (run->timer.active() || run->probe) continue;
+        const config::Checker& c = *run->cfg;
+        milliseconds bound = c.warmup.value_or(c.delay_loop.value_or(run->server->vs->delay_loop));
+        schedule(*run, first_probe_delay(bound, jitter_seed_++));
+    }
 }
 
 void CheckEngine::schedule(CheckerRun& run, milliseconds after) {
@@ -191,9 +259,10 @@ void CheckEngine::on_result(CheckerRun& run, const ProbeResult& result, const st
 void CheckEngine::update_server(ServerRun& server) {
     bool up = true;
     std::optional<int> weight;
-    for (auto* run : server.checkers) {
-        up = up && run->health.health() == Health::Up;
-        if (run->cfg->misc_dynamic && run->health.dynamic_weight()) weight = run->health.dynamic_weight();
+    for (uint32_t i = 0; i < server.checker_count; ++i) {
+        const CheckerRun& run = *checkers_[server.first_checker + i];
+        up = up && run.health.health() == Health::Up;
+        if (run.cfg->misc_dynamic && run.health.dynamic_weight()) weight = run.health.dynamic_weight();
     }
     bool weight_changed = weight != server.dynamic_weight;
     server.dynamic_weight = weight;
@@ -219,12 +288,22 @@ void CheckEngine::mark_dirty() {
         std::chrono::duration<double>(std::max(coalesce, earliest))));
 }
 
+const CheckEngine::ServerRun* CheckEngine::find_server(const config::VirtualServer& vs,
+                                                        const config::RealServer& rs) const {
+    if (!cfg_) return nullptr;
+    if (auto v = position_in(cfg_->virtual_servers, &vs))
+        if (auto r = position_in(vs.real_servers, &rs)) return &servers_[server_of_[vs_first_[*v] + *r]];
+    // Not part of the applied config (a caller holding another copy): by identity.
+    ServerIdentity wanted{&vs, &rs, 0};
+    for (const ServerRun& s : servers_)
+        if (ServerIdentity{s.vs, s.rs, 0}.tie() == wanted.tie()) return &s;
+    return nullptr;
+}
+
 RealServerHealth CheckEngine::health_of(const config::VirtualServer& vs, const config::RealServer& rs) const {
-    auto fast = by_config_.find(&rs);
-    if (fast != by_config_.end()) return {fast->second->up, fast->second->dynamic_weight};
-    auto it = servers_.find(RealServerKey{vs.key, rs.addr, rs.port});
-    if (it == servers_.end()) return {};
-    return {it->second->up, it->second->dynamic_weight};
+    const ServerRun* s = find_server(vs, rs);
+    if (!s) return {};
+    return {s->up, s->dynamic_weight};
 }
 
 std::string CheckEngine::describe() const {

@@ -11,11 +11,9 @@
 
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "check/desired.h"
@@ -25,25 +23,6 @@
 #include "daemon/ev.h"
 
 namespace vigil::check {
-
-// A real server's identity across reloads: its virtual server and address/port.
-struct RealServerKey {
-    config::VirtualServerKey vs;
-    IpAddress addr;
-    std::optional<uint16_t> port;
-    friend auto operator<=>(const RealServerKey&, const RealServerKey&) = default;
-    friend bool operator==(const RealServerKey&, const RealServerKey&) = default;
-};
-
-// A checker's identity: its real server and its position among that real
-// server's checkers. A reload keeps a checker's state when this key and the
-// checker's configuration are unchanged.
-struct CheckerKey {
-    RealServerKey server;
-    int ordinal = 0;
-    friend auto operator<=>(const CheckerKey&, const CheckerKey&) = default;
-    friend bool operator==(const CheckerKey&, const CheckerKey&) = default;
-};
 
 struct EngineStats {
     uint64_t probes_started = 0;
@@ -71,11 +50,16 @@ public:
     CheckEngine(const CheckEngine&) = delete;
     CheckEngine& operator=(const CheckEngine&) = delete;
 
-    // Start (or, on reload, adjust) the checkers of `cfg`. Checkers whose key
+    // Start (or, on reload, adjust) the checkers of `cfg`. A checker is known
+    // across reloads by its real server (virtual server key, address, port)
+    // and its position among that server's checkers; checkers whose identity
     // and configuration did not change keep their health, failure count and
     // timer; new ones start UP (DOWN with alpha) and probe after their warmup
-    // jitter; removed ones are cancelled. Does not call on_health_changed: the
-    // caller reconciles after applying.
+    // jitter, counted from the next loop iteration (the caller's reconcile
+    // after a start or reload may take seconds with 10,000 real servers, and
+    // jitter counted from before it would fire as one burst); removed ones
+    // are cancelled. Does not call on_health_changed: the caller reconciles
+    // after applying.
     void apply(std::shared_ptr<const config::Config> cfg);
 
     // Called once per real-server transition (before the coalesced batch), for
@@ -98,12 +82,14 @@ private:
     struct ServerRun;
     struct CheckerRun;
 
+    void start_new_checkers();
     void schedule(CheckerRun& run, std::chrono::milliseconds after);
     void on_due(CheckerRun& run);
     void on_result(CheckerRun& run, const ProbeResult& r, const std::string& reason);
     void update_server(ServerRun& server);
     void mark_dirty();
     ProbeTarget target_of(const CheckerRun& run) const;
+    const ServerRun* find_server(const config::VirtualServer& vs, const config::RealServer& rs) const;
 
     ev::Loop* loop_;
     ProbeFactory& probes_;
@@ -114,12 +100,21 @@ private:
     ev::Timer batch_timer_;
     std::vector<std::unique_ptr<Probe>> finished_probes_;
     ev::Timer reaper_;
+    ev::Timer starter_;  // start_new_checkers() from the loop, after apply()
     std::shared_ptr<const config::Config> cfg_;
-    std::map<CheckerKey, std::unique_ptr<CheckerRun>> checkers_;
-    std::map<RealServerKey, std::unique_ptr<ServerRun>> servers_;
-    // The same servers by their place in cfg_: health_of() runs for every real
-    // server on every batch, and a pointer hash beats comparing keys.
-    std::unordered_map<const config::RealServer*, const ServerRun*> by_config_;
+    // Per-checker state is what 10,000 real servers multiply, so it is kept
+    // flat: no per-server or per-checker keys or maps (a reload matches old
+    // and new by key in a temporary index instead). servers_ holds each
+    // distinct real server of cfg_ in config order; checkers_ holds their
+    // checkers, each server's as one contiguous range.
+    std::vector<ServerRun> servers_;
+    std::vector<std::unique_ptr<CheckerRun>> checkers_;
+    // health_of() runs for every real server on every batch: the servers_
+    // index of each real server of cfg_, found from its position in the
+    // config (vs_first_[vs] + position of rs in vs.real_servers). A real
+    // server listed twice in one virtual server maps to its first entry.
+    std::vector<uint32_t> vs_first_;
+    std::vector<uint32_t> server_of_;
     uint64_t jitter_seed_ = 0;
     EngineStats stats_;
 };

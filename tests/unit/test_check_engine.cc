@@ -244,6 +244,43 @@ void test_server_up_only_when_all_checkers_up(void**) {
     assert_int_equal(f.engine->stats().server_transitions, 2);
 }
 
+// TCP and UDP services on one address and port (DNS) are two virtual
+// servers: each real server of each is checked, and health is per service.
+void test_tcp_and_udp_services_on_one_address(void**) {
+    Fixture f;
+    auto cfg = make_config(1);
+    config::VirtualServer udp = cfg->virtual_servers[0];
+    udp.protocol = config::Protocol::Udp;
+    udp.real_servers[0].checkers[0].connect_port = 9000;
+    cfg->virtual_servers.push_back(udp);
+    f.engine->apply(cfg);
+    assert_int_equal(f.engine->checker_count(), 2);
+    assert_true(f.run_until([&] { return f.probes.pending.size() == 2; }));
+    f.probes.complete_all([](const ProbeTarget& t) { return t.port != 9000; });
+    const auto& vss = cfg->virtual_servers;
+    assert_true(f.engine->health_of(vss[0], vss[0].real_servers[0]).up);
+    assert_false(f.engine->health_of(vss[1], vss[1].real_servers[0]).up);
+}
+
+// A real server listed twice in one virtual server is checked once; both
+// entries report its health. A copy of the config finds it by identity.
+void test_real_server_listed_twice(void**) {
+    Fixture f;
+    auto cfg = make_config(2);
+    auto& rss = cfg->virtual_servers[0].real_servers;
+    rss.push_back(rss[0]);
+    f.engine->apply(cfg);
+    assert_int_equal(f.engine->checker_count(), 2);
+    assert_true(f.run_until([&] { return f.probes.pending.size() == 2; }));
+    f.probes.complete_all([](const ProbeTarget& t) { return t.addr.str() != "10.0.1.1"; });
+    assert_false(f.up(*cfg, 0));
+    assert_true(f.up(*cfg, 1));
+    assert_false(f.up(*cfg, 2));
+    config::Config copy = *cfg;
+    assert_false(f.up(copy, 0));
+    assert_true(f.up(copy, 1));
+}
+
 }  // namespace
 
 int main() {
@@ -254,6 +291,8 @@ int main() {
         cmocka_unit_test(test_reload_keeps_unchanged_checkers),
         cmocka_unit_test(test_alpha_starts_down_then_up),
         cmocka_unit_test(test_server_up_only_when_all_checkers_up),
+        cmocka_unit_test(test_tcp_and_udp_services_on_one_address),
+        cmocka_unit_test(test_real_server_listed_twice),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
