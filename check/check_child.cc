@@ -13,9 +13,12 @@
 // failed, late by more than 10 ms, the worst lateness since the previous
 // dump, batches, and the reconciler's totals).
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "check/desired.h"
@@ -38,6 +41,17 @@ using std::chrono::milliseconds;
 constexpr milliseconds kNotifyTimeout{30000};
 // How long a stopping child waits for omega's down notifiers.
 constexpr milliseconds kStopGrace{5000};
+
+// Every probe in flight holds a socket. With thousands of checkers a burst
+// (a slow reconcile delaying many probes, a black-holed subnet timing out
+// together) needs more than the usual soft limit of 1,024 descriptors; the
+// hard limit is ours to take (keepalived's checker raises it too).
+void raise_fd_limit() {
+    rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) VLOG_WARN("cannot raise the open file limit: %s", strerror(errno));
+}
 
 class CheckChild {
 public:
@@ -67,6 +81,7 @@ public:
     }
 
     int run() {
+        raise_fd_limit();
         apply(ctx_.config, "start");
         child_.send_ready();
         ev_run(loop_, 0);
@@ -208,7 +223,9 @@ private:
     void stop() {
         if (stopping_) return;
         // omega: the down notifiers run at shutdown too (keepalived.conf(5)).
-        for (const auto& vs : cfg_ ? cfg_->virtual_servers : std::vector<config::VirtualServer>{}) {
+        // (Not `cfg_ ? cfg_->virtual_servers : {}`: that copies every virtual server.)
+        static const std::vector<config::VirtualServer> none;
+        for (const auto& vs : cfg_ ? cfg_->virtual_servers : none) {
             if (!vs.omega) continue;
             for (const auto& rs : vs.real_servers)
                 if (engine_->health_of(vs, rs).up) run_notify(rs.notify_down);
