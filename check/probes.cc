@@ -341,20 +341,28 @@ private:
 
 class RealProbes final : public ProbeFactory {
 public:
-    explicit RealProbes(ev::Loop* loop) : loop_(loop), curl_(loop) {}
+    explicit RealProbes(ev::Loop* loop) : loop_(loop) {}
     std::unique_ptr<Probe> start(const ProbeTarget& t, ProbeDone done) override {
         switch (t.type) {
         case config::CheckerType::Tcp: return std::make_unique<TcpProbe>(loop_, t, std::move(done));
         case config::CheckerType::Http:
-        case config::CheckerType::Ssl: return std::make_unique<HttpProbe>(curl_, t, std::move(done));
+        case config::CheckerType::Ssl: return std::make_unique<HttpProbe>(curl(), t, std::move(done));
         case config::CheckerType::Misc: return std::make_unique<MiscProbe>(loop_, t, std::move(done));
         }
         return nullptr;
     }
 
 private:
+    // libcurl, and the TLS library it initialises, from the first HTTP_GET /
+    // SSL_GET probe on: a check child with only TCP and MISC checkers never
+    // loads their state (about 3 MB of the process's memory).
+    CurlMulti& curl() {
+        if (!curl_) curl_ = std::make_unique<CurlMulti>(loop_);
+        return *curl_;
+    }
+
     ev::Loop* loop_;
-    CurlMulti curl_;
+    std::unique_ptr<CurlMulti> curl_;
 };
 
 }  // namespace
