@@ -23,6 +23,11 @@ int GarpPlan::start(Clock::time_point now) {
     return sched_.repeat;
 }
 
+void GarpPlan::resume(Clock::time_point now) {
+    second_set_pending_ = false;
+    schedule_refresh(now);
+}
+
 void GarpPlan::schedule_refresh(Clock::time_point from) {
     if (sched_.refresh.count() > 0)
         next_ = from + sched_.refresh;

@@ -41,6 +41,10 @@ public:
 
     // Became MASTER at `now`: returns how many announcements per VIP to send now.
     int start(Clock::time_point now);
+    // Master again without a takeover (the vrrp child restarted, or a reload
+    // changed the instance): nothing to announce now, but the
+    // garp_master_refresh period goes on from `now`.
+    void resume(Clock::time_point now);
     // Left MASTER: nothing more is due.
     void stop() { next_.reset(); second_set_pending_ = false; }
     // When the next burst is due, if any.

@@ -263,7 +263,7 @@ void Instance::on(const Startup&, TimePoint now, std::vector<Action>& out)
     start_from_initialize(Reason::Startup, now, out);
 }
 
-void Instance::on(const ResumeAsMaster&, TimePoint now, std::vector<Action>& out)
+void Instance::on(const ResumeAsMaster& resume, TimePoint now, std::vector<Action>& out)
 {
     if (state_ != State::Initialize || started_) return;
     started_ = true;
@@ -273,12 +273,13 @@ void Instance::on(const ResumeAsMaster&, TimePoint now, std::vector<Action>& out
         return;
     }
     // Not become_master(): the VIPs never left and the neighbours' caches are
-    // right, so no gratuitous ARP and no notify; only advertise again before
-    // the Backups' Master_Down_Timer runs out.
+    // right, so no notify and no gratuitous ARP unless a reload added VIPs;
+    // only advertise again before the Backups' Master_Down_Timer runs out.
     out.push_back(Transition{state_, State::Master, Reason::ResumedByCore});
     out.push_back(CancelTimers{});
     out.push_back(SendAdvert{effective_priority()});
     out.push_back(AddVips{});
+    if (resume.added_vips) out.push_back(SendGratuitous{});
     master_adver_interval_ = params_.advert_int;
     out.push_back(ArmAdverTimer{timers().advert_interval});
     state_ = State::Master;

@@ -96,12 +96,18 @@ struct TrackingChanged {
     bool fault = false;
 };
 struct Shutdown {};                 // RFC 5798 6.4.2 / 6.4.3 Shutdown event
-// Core restarted the vrrp child while this instance was Master: go straight
-// to Master without the Backup wait, so the peers never see the mastership
-// move. Only valid from Initialize (before Startup), else ignored. The VIPs
-// are still configured (AddVips is idempotent) and no notify script runs:
-// nothing changed from the outside's point of view.
-struct ResumeAsMaster {};
+// Core restarted the vrrp child while this instance was Master, or a reload
+// changed it while Master (same virtual router): go straight to Master
+// without the Backup wait, so the peers never see the mastership move. Only
+// valid from Initialize (before Startup), else ignored. The VIPs are still
+// configured (AddVips is idempotent) and no notify script runs: nothing
+// changed from the outside's point of view.
+// added_vips: except that the reload added VIPs, which the neighbours have
+// never heard of: announce them as on becoming Master (keepalived sends its
+// gratuitous ARPs again after such a reload too).
+struct ResumeAsMaster {
+    bool added_vips = false;
+};
 // From this instance's SyncGroup (vrrp/sync_group.h).
 struct SyncGroupWantsMaster {};
 struct SyncGroupWantsBackup {};

@@ -116,6 +116,7 @@ struct InstanceRuntime {
     uint64_t vip_restores = 0;
     bool vips_installed = false;
     bool resume = false;
+    bool resume_added_vips = false;  // a reload added VIPs to this Master
     bool waiting_reported = false;
     TrackingChanged last_tracking;
     bool tracking_sent = false;
@@ -344,7 +345,7 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
     // mastership across the reload. Its VIPs that the new config dropped are
     // removed, and the new instance resumes as Master at once: no priority 0
     // advert, no Backup wait, no VIP movement for what stayed.
-    std::vector<std::string> resume_after_reload;
+    std::vector<std::string> resume_after_reload, resume_with_new_vips;
     std::vector<std::unique_ptr<InstanceRuntime>> survivors;
     for (auto& ir : instances_) {
         if (kept(ir->cfg.name)) {
@@ -357,6 +358,14 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
         if (same_router && ir->sm && ir->sm->state() == State::Master) {
             VLOG_INFO("%s: changed by reload; keeps mastership", ir->label().c_str());
             remove_dropped_vips(*ir, *n);
+            auto is_new = [&](const config::VirtualAddress& v) {
+                return std::find(ir->cfg.vips.begin(), ir->cfg.vips.end(), v) == ir->cfg.vips.end() &&
+                       std::find(ir->cfg.vips_excluded.begin(), ir->cfg.vips_excluded.end(), v) ==
+                           ir->cfg.vips_excluded.end();
+            };
+            if (std::any_of(n->vips.begin(), n->vips.end(), is_new) ||
+                std::any_of(n->vips_excluded.begin(), n->vips_excluded.end(), is_new))
+                resume_with_new_vips.push_back(ir->cfg.name);
             ir->adver_timer.stop();
             ir->master_down_timer.stop();
             ir->garp_timer.stop();
@@ -394,6 +403,7 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
             return std::find(names.begin(), names.end(), ic.name) != names.end();
         };
         p->resume = (initial && listed(ctx_.resume_master)) || listed(resume_after_reload);
+        p->resume_added_vips = listed(resume_with_new_vips);
     }
     for (const auto& gc : cfg.sync_groups) {
         if (!gc.members.empty() && kept(gc.members.front())) continue;
@@ -506,7 +516,7 @@ void VrrpChild::try_activate(InstanceRuntime& ir) {
     }
     if (ir.resume) {
         VLOG_NOTICE("%s: resuming as Master (core restarted the vrrp child)", ir.sm->prefix().c_str());
-        dispatch(ir, ResumeAsMaster{});
+        dispatch(ir, ResumeAsMaster{.added_vips = ir.resume_added_vips});
     } else {
         dispatch(ir, Startup{});
     }
@@ -562,6 +572,12 @@ void VrrpChild::execute(InstanceRuntime& ir, const Action& action) {
                        if (t.from == State::Master) {
                            ir.garp.stop();
                            ir.garp_timer.stop();
+                       }
+                       // Resumed: garp_master_refresh goes on (a SendGratuitous
+                       // that follows restarts the whole schedule instead).
+                       if (t.to == State::Master && t.reason == Reason::ResumedByCore) {
+                           ir.garp.resume(Clock::now());
+                           arm_garp(ir);
                        }
                        report(ir);
                        if (ir.group) group_notify(*ir.group);

@@ -66,6 +66,18 @@ static void test_stop_cancels(void**) {
     assert_int_equal(plan.fire(t0 + 25s), 5);
 }
 
+static void test_resume_keeps_refreshing_without_a_burst(void**) {
+    GarpPlan plan(GarpSchedule{5000ms, 5, 10000ms});
+    auto t0 = Clock::time_point{} + 1s;
+    plan.resume(t0);
+    assert_true(*plan.next_due() == t0 + 10s);  // no second set, only the refresh
+    assert_int_equal(plan.fire(t0 + 5s), 0);
+    assert_int_equal(plan.fire(t0 + 10s), 1);
+    GarpPlan quiet(GarpSchedule{5000ms, 5, 0ms});
+    quiet.resume(t0);
+    assert_false(quiet.active());
+}
+
 static const std::array<uint8_t, 6> kMac{0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
 
 static void test_arp_frame(void**) {
@@ -98,6 +110,7 @@ int main() {
         cmocka_unit_test(test_refresh_repeats_one_each_period),
         cmocka_unit_test(test_refresh_without_second_set),
         cmocka_unit_test(test_stop_cancels),
+        cmocka_unit_test(test_resume_keeps_refreshing_without_a_burst),
         cmocka_unit_test(test_arp_frame),
         cmocka_unit_test(test_na_frame),
     };

@@ -136,6 +136,9 @@ std::vector<Row> rows()
         {"init: shutdown before startup does nothing", v3, {}, State::Initialize, {Shutdown{}}, "", State::Initialize},
         {"init: resume as master (core restarted the child)", v3, {}, State::Initialize, {ResumeAsMaster{}},
          "Initialize>Master[resumed as master after child restart] Cancel SendAdvert(100) AddVips ArmAdver(1000000)", State::Master},
+        {"init: resume as master after a reload that added VIPs: announce them", v3, {}, State::Initialize,
+         {ResumeAsMaster{.added_vips = true}},
+         "Initialize>Master[resumed as master after child restart] Cancel SendAdvert(100) AddVips Garp ArmAdver(1000000)", State::Master},
         {"init: resume as master with interface down -> Fault, the VIPs it kept removed", v3, {{InterfaceDown{}}}, State::Initialize, {ResumeAsMaster{}},
          "Initialize>Fault[interface down] Cancel RemoveLeftoverVips Notify(FAULT)", State::Fault},
         {"init: restart after shutdown", v3, {{Startup{}}, {Shutdown{}}}, State::Initialize, {Startup{}},
@@ -450,7 +453,7 @@ void test_random_sequences(void**)
             case 6: e = InterfaceDown{}; break;
             case 7: e = TrackingChanged{static_cast<int>(rng() % 200) - 100, rng() % 4 == 0}; break;
             case 8: e = Shutdown{}; break;
-            case 9: e = ResumeAsMaster{}; break;
+            case 9: e = ResumeAsMaster{.added_vips = rng() % 2 == 0}; break;
             case 10: e = SyncGroupWantsMaster{}; break;
             case 11: e = SyncGroupWantsBackup{}; break;
             case 12: e = SyncGroupFaultChanged{rng() % 2 == 0}; break;
@@ -459,7 +462,7 @@ void test_random_sequences(void**)
             const State before = inst.state();
             auto actions = inst.handle(e, now);
             int transitions_here = 0;
-            bool notified = false, cleared = false;
+            bool notified = false, cleared = false, announced = false;
             for (const Action& a : actions) {
                 if (auto t = std::get_if<Transition>(&a)) {
                     ++transitions_here;
@@ -475,6 +478,8 @@ void test_random_sequences(void**)
                     assert_true(before == State::Initialize && inst.state() != State::Master);
                     vips = false;
                     cleared = true;
+                } else if (std::holds_alternative<SendGratuitous>(a)) {
+                    announced = true;
                 } else if (std::holds_alternative<CancelTimers>(a)) {
                     adver = down = false;
                 } else if (std::holds_alternative<ArmAdverTimer>(a)) {
@@ -502,6 +507,12 @@ void test_random_sequences(void**)
                 assert_int_equal(transitions_here, 1);
                 const bool resumed = std::holds_alternative<ResumeAsMaster>(e) && inst.state() == State::Master;
                 assert_true(notified != resumed);
+                // Entering Master announces the VIPs, except a resume that
+                // added none (the neighbours already know where they are).
+                if (inst.state() == State::Master) {
+                    auto r = std::get_if<ResumeAsMaster>(&e);
+                    assert_true(announced == !(r && !r->added_vips));
+                }
             } else {
                 assert_int_equal(transitions_here, 0);
             }
