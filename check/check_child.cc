@@ -4,7 +4,9 @@
 //   ChildLoop (channel to core, stop, reload)
 //     -> CheckEngine (checkers, probes, coalesced health changes)
 //     -> DesiredState (inhibit, quorum, sorry server)
-//     -> IpvsReconciler (ipvs/: dump owned services, diff, batched apply)
+//     -> IpvsReconciler (ipvs/: diff, batched apply; a full pass that reads
+//        our services back at start, reload and every lvs_reconcile_interval,
+//        an incremental one without a read for each health batch)
 //
 // Health is also written to <runtime_dir>/check.state after every batch (one
 // "rs <vs> <rs> UP|DOWN", "quorum <vs> UP|DOWN" and "dest <service> <dest>
@@ -16,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -63,10 +66,12 @@ public:
           notify_(loop),
           reconciler_(ipvs::IpvsReconciler::open_netlink()),
           stop_timer_(loop, [this] { finish_stop(); }),
+          sweep_timer_(loop, [this] { sweep(); }),
           sigusr1_(loop, SIGUSR1, [this] { write_stats(); }) {
         if (!reconciler_.available())
             VLOG_WARN("IPVS unavailable: checks run, the desired table is only written to %s", state_path().c_str());
-        engine_ = std::make_unique<check::CheckEngine>(loop, *probes_, [this] { reconcile("health change"); });
+        engine_ = std::make_unique<check::CheckEngine>(loop, *probes_,
+                                                       [this] { reconcile("health change", Pass::Incremental); });
         engine_->on_server_changed = [this](const config::VirtualServer&, const config::RealServer& rs, bool up) {
             run_notify(up ? rs.notify_up : rs.notify_down);
         };
@@ -99,10 +104,21 @@ private:
         if (!previous) reconciler_.start(cfg->global.lvs_flush);
         engine_->apply(cfg);
         cfg_ = std::move(cfg);
-        reconcile(why);
+        reconcile(why, Pass::Full);
+        // The sweep counts from this full pass (lvs_reconcile_interval; 0: none).
+        auto every = cfg_->global.lvs_reconcile_interval;
+        if (every.count() > 0 && reconciler_.available()) sweep_timer_.start(every, every);
+        else sweep_timer_.stop();
     }
 
-    void reconcile(const char* why) {
+    // Full: read our services back from the kernel, diff, apply (start,
+    // reload, sweep: whatever changed behind our back is repaired).
+    // Incremental: diff against the table as the last pass left it, no read
+    // (a dump of 10,000 destinations is 100+ netlink round trips, too much for
+    // every health batch); the reconciler falls back to Full when unsure.
+    enum class Pass { Full, Incremental };
+
+    void reconcile(const char* why, Pass pass) {
         if (!cfg_ || stopping_) return;
         double started = ev_time();
         check::DesiredState::Result r = desired_.compute(*cfg_, engine_->health_fn());
@@ -112,13 +128,16 @@ private:
                         e.vs->hysteresis, e.vs->sorry_server ? ", sorry server in use" : "");
             run_notify(e.gained ? e.vs->quorum_up : e.vs->quorum_down);
         }
-        write_state(r.table);
         // The reconciler remembers services a reload dropped and deletes them too.
         reconciler_.set_desired(std::move(r.table), ipvs::owned_services(*cfg_));
         if (reconciler_.available()) {
-            ipvs::ReconcileStats st = reconciler_.reconcile();
+            ipvs::ReconcileStats st = pass == Pass::Full ? reconciler_.reconcile() : reconciler_.update();
             if (st.changes) VLOG_INFO("ipvs after %s: %zu changes", why, st.changes);
         }
+        // After the kernel, not before: the file is for observers, and with
+        // 10,000 real servers formatting it costs about as much as the netlink
+        // work, which would delay the first rule at start and every batch.
+        write_state(reconciler_.desired());
         // A slow batch delays every probe due meanwhile: say so.
         double took_ms = (ev_time() - started) * 1000.0;
         if (took_ms > 50) {
@@ -127,22 +146,42 @@ private:
         }
     }
 
+    // Periodic full pass (keepalived has none: a rule deleted by hand stays
+    // deleted until the next health change of that server, or for ever). The
+    // desired table has not changed since the last batch; only the kernel's
+    // side is re-read. Default every 60 s: repairs within a minute, and one
+    // dump of 10,000 destinations a minute costs well under 1% of a core.
+    void sweep() {
+        if (!cfg_ || stopping_ || !reconciler_.available()) return;
+        double started = ev_time();
+        ipvs::ReconcileStats st = reconciler_.reconcile();
+        if (st.changes)
+            VLOG_NOTICE("ipvs: periodic check repaired %zu rule(s) changed outside vigil", st.changes);
+        double took_ms = (ev_time() - started) * 1000.0;
+        if (took_ms > 50) {
+            static log::RateLimit rl(5, std::chrono::seconds(600));
+            rl.write(log::Level::Info, "periodic IPVS check took %.0f ms", took_ms);
+        }
+    }
+
     void write_state(const ipvs::Table& table) {
         std::string text = engine_->describe();
         std::string out;
-        size_t start = 0;
-        while (start < text.size()) {
-            size_t nl = text.find('\n', start);
-            out += "rs " + text.substr(start, nl - start) + "\n";
+        out.reserve(text.size() * 2);
+        for (size_t start = 0; start < text.size();) {
+            size_t nl = std::min(text.find('\n', start), text.size());
+            out.append("rs ").append(text, start, nl - start) += '\n';
             start = nl + 1;
         }
         for (const auto& vs : cfg_->virtual_servers) {
             auto q = desired_.quorum_up(vs.key);
-            out += "quorum " + check::vs_name(vs) + " " + (q.value_or(true) ? "UP" : "DOWN") + "\n";
+            out.append("quorum ").append(check::vs_name(vs)).append(q.value_or(true) ? " UP\n" : " DOWN\n");
         }
-        for (const auto& [key, svc] : table)
+        for (const auto& [key, svc] : table) {
+            const std::string service = "dest " + key.str() + " ";  // once per service, not per destination
             for (const auto& [dest, attrs] : svc.dests)
-                out += "dest " + key.str() + " " + dest.str() + " " + std::to_string(attrs.weight) + "\n";
+                out.append(service).append(dest.str()).append(" ").append(std::to_string(attrs.weight)) += '\n';
+        }
         std::string path = state_path(), tmp = path + ".tmp";
         {
             std::ofstream f(tmp, std::ios::trunc);
@@ -232,6 +271,7 @@ private:
             if (desired_.quorum_up(vs.key).value_or(false)) run_notify(vs.quorum_down);
         }
         stopping_ = true;
+        sweep_timer_.stop();
         engine_.reset();  // no more probes
         // Removes only what we configured (other owners' services stay), or
         // everything with lvs_flush_on_stop.
@@ -260,6 +300,7 @@ private:
     bool stopping_ = false;
     double stop_deadline_ = 0;
     ev::Timer stop_timer_;
+    ev::Timer sweep_timer_;
     ev::Signal sigusr1_;
 };
 

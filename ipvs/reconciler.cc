@@ -54,8 +54,13 @@ bool IpvsReconciler::start(bool lvs_flush) {
 }
 
 void IpvsReconciler::report(const char* what, const ReconcileStats& s) {
-    VLOG_INFO("ipvs: %s: %zu changes, %zu messages in %zu sendmsg, %zu failed%s", what, s.changes, s.messages,
-              s.sendmsg_calls, s.failures, s.rounds > 1 ? " (table re-read)" : "");
+    // A pass that found nothing to do (every periodic check, normally) is
+    // debug detail, not a line a minute in the log.
+    if (s.changes == 0 && s.failures == 0 && s.rounds <= 1 && !s.dump_failed)
+        VLOG_DEBUG("ipvs: %s: no changes", what);
+    else
+        VLOG_INFO("ipvs: %s: %zu changes, %zu messages in %zu sendmsg, %zu failed%s", what, s.changes, s.messages,
+                  s.sendmsg_calls, s.failures, s.rounds > 1 ? " (table re-read)" : "");
     totals_.changes += s.changes;
     totals_.messages += s.messages;
     totals_.sendmsg_calls += s.sendmsg_calls;
@@ -76,6 +81,7 @@ ReconcileStats IpvsReconciler::reconcile() {
     bool unsettled = true;  // until a round ends with nothing left to re-read
     for (int round = 0; round < kMaxRounds; ++round) {
         ++stats.rounds;
+        ++totals_.table_reads;
         auto actual = kernel_->dump(owned);
         if (!actual) {
             stats.dump_failed = true;
@@ -166,6 +172,7 @@ ReconcileStats IpvsReconciler::stop(bool lvs_flush_on_stop) {
     // owned service present (one message each, the kernel drops its dests).
     const OwnedSet owned = owned_all();
     stats.rounds = 1;
+    ++totals_.table_reads;
     auto actual = kernel_->dump(owned);
     if (!actual) {
         stats.dump_failed = true;
@@ -197,6 +204,7 @@ std::string IpvsReconciler::stats_text() const {
     line("ipvs_sendmsg_calls", totals_.sendmsg_calls);
     line("ipvs_failures", totals_.failures);
     line("ipvs_resyncs", totals_.resyncs);
+    line("ipvs_table_reads", totals_.table_reads);
     return s;
 }
 

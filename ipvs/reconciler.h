@@ -38,6 +38,7 @@ struct ReconcilerTotals {
     uint64_t sendmsg_calls = 0;
     uint64_t failures = 0;
     uint64_t resyncs = 0;      // extra rounds forced by EEXIST/ENOENT/ENOBUFS/lost acks
+    uint64_t table_reads = 0;  // dumps of our services (update() reads none when it can)
 };
 
 class IpvsReconciler {

@@ -173,6 +173,7 @@ std::string dump(const Config& c) {
     w.line("vrrp_garp_master_refresh " + secs(g.vrrp_garp_master_refresh));
     w.flag("lvs_flush", g.lvs_flush);
     w.flag("lvs_flush_on_stop", g.lvs_flush_on_stop);
+    w.line("lvs_reconcile_interval " + secs(g.lvs_reconcile_interval));
     w.close();
 
     for (const auto& s : c.vrrp_scripts) {

@@ -403,6 +403,9 @@ const Keyword<GlobalDefs> kGlobalKeywords[] = {
     {"lvs_flush", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.flag(s, c)) g.lvs_flush = *v;
      }},
+    {"lvs_reconcile_interval", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
+         if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(86400'000), c)) g.lvs_reconcile_interval = *v;
+     }},
     {"lvs_flush_on_stop", [](Builder& b, const Statement& s, GlobalDefs& g, const Context& c) {
          if (auto v = b.flag(s, c)) g.lvs_flush_on_stop = *v;
      }},

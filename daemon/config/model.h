@@ -64,6 +64,9 @@ struct GlobalDefs {
     milliseconds vrrp_garp_master_refresh{0};  // 0: no periodic refresh
     bool lvs_flush = false;
     bool lvs_flush_on_stop = false;
+    // vigil: how often the check child re-reads its IPVS services and repairs
+    // them (a rule deleted by hand comes back); 0: only at start and reload.
+    milliseconds lvs_reconcile_interval{60000};
     bool operator==(const GlobalDefs&) const = default;
 };
 

@@ -3,7 +3,7 @@
 # checks the reconciler against the real kernel, reading the result back with
 # ipvsadm as an independent reader. Each group of checks gets a fresh network
 # namespace (its own IPVS table). The reconciler is driven by ipvs_apply, which
-# counts the netlink messages it writes.
+# counts the netlink messages it writes, and at the end by vigild itself.
 # Addresses: documentation / private ranges, only inside namespaces made here;
 # no packet is sent anywhere (IPVS rules only).
 set -u
@@ -332,6 +332,77 @@ check "  each refused rule is named with the kernel's reason" \
     bash -c "grep -q 'add dest TCP 192.0.2.1:80 -> 224.0.0.5:80 .*: Invalid argument' <<<'$LAST_OUT' &&
              grep -q 'add dest TCP 192.0.2.1:80 -> 10.0.1.2:80 .*: Numerical result out of range' <<<'$LAST_OUT'"
 check "  the rest of the batch applied (service + 2 destinations)" test "$(saved bad | wc -l)" = 3
+
+# --- 5. the daemon: health batches without a table read, periodic repair ---
+# vigild itself: a health change is applied incrementally (no dump), a rule
+# deleted by hand comes back at the next periodic pass (lvs_reconcile_interval,
+# 2 s here), an unchanged reload writes nothing, stop removes our service.
+VIGILD="$top_builddir/vigild"
+ns_add d
+ip -n "$(ns d)" addr add 10.0.5.1/32 dev lo
+listener() {  # listener PORT: accepts (and closes) connections on 10.0.5.1:PORT
+    start_bg d "$T_DIR/listener-$1.log" python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.5.1", int(sys.argv[1])))
+s.listen(16)
+while True:
+    s.accept()[0].close()
+' "$1"
+}
+L1=$(listener 8081); L2=$(listener 8082)
+cat >"$T_DIR/d.conf" <<'EOF'
+global_defs {
+    lvs_reconcile_interval 2
+}
+virtual_server 192.0.2.50 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.5.1 8081 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 10.0.5.1 8082 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+EOF
+dlog="$T_DIR/vigild.log"
+dpid=$(start_bg d "$dlog" "$VIGILD" -n -l -f "$T_DIR/d.conf" --runtime-dir "$T_DIR/run-d")
+dests() { saved d | grep -c -- '-t 192.0.2.50:80 -r 10.0.5.1:808[12] '; }
+has_dest() { saved d | grep -q -- "-t 192.0.2.50:80 -r 10.0.5.1:$1 "; }
+lacks_dest() { ! has_dest "$1"; }
+dstat() { "$VIGILD" --runtime-dir "$T_DIR/run-d" --ctl stats 2>/dev/null | sed -n "s/^$1 //p"; }
+logged_after() { tail -n +$(($1 + 1)) "$dlog" | grep -q "$2"; }  # logged_after LINES REGEX
+both_dests() { [ "$(dests)" = 2 ]; }
+health_kept() { lacks_dest 8082 && has_dest 8081; }
+table_empty() { [ -z "$(saved d)" ]; }
+check "vigild: both real servers programmed" wait_until 30 both_dests
+kill -TERM "$L2"
+check "vigild: the stopped real server is removed" wait_until 30 lacks_dest 8082
+check "  by an incremental update: one write, no table read" grep -q 'ipvs: update: 1 changes, 1 messages' "$dlog"
+in_ns d ipvsadm -d -t 192.0.2.50:80 -r 10.0.5.1:8081
+check "vigild: a destination deleted by hand is restored by the periodic pass" wait_until 30 has_dest 8081
+check "  and the log says so" wait_until 5 grep -q 'periodic check repaired 1 rule' "$dlog"
+msgs=$(dstat ipvs_messages)
+lines=$(wc -l <"$dlog")
+kill -HUP "$dpid"
+check "vigild: unchanged reload complete" wait_until 30 logged_after "$lines" 'reload complete'
+msgs_after=$(dstat ipvs_messages)
+check "  with zero netlink writes (ipvs_messages $msgs -> $msgs_after)" test -n "$msgs" -a "$msgs_after" = "$msgs"
+check "  health state kept: 8082 still out, 8081 in" health_kept
+kill -TERM "$dpid"
+check "vigild: SIGTERM removes our service" wait_until 30 table_empty
+check "  and vigild exits" wait_until 30 bash -c "! kill -0 $dpid 2>/dev/null"
+echo "--- vigild log"; cat "$dlog"
 
 echo "--- ipvs_apply output"; cat "$T_DIR/apply.log"
 lab_done

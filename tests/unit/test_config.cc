@@ -74,6 +74,7 @@ void test_every_keyword(void**) {
     assert_int_equal(g.vrrp_garp_master_refresh.count(), 60000);
     assert_true(g.lvs_flush);
     assert_true(g.lvs_flush_on_stop);
+    assert_int_equal(g.lvs_reconcile_interval.count(), 15000);
 
     assert_int_equal(c.vrrp_scripts.size(), 1);
     const auto& s = c.vrrp_scripts[0];
@@ -246,6 +247,7 @@ void test_defaults(void**) {
     gethostname(host, sizeof host - 1);
     assert_string_equal(c.global.router_id.c_str(), host);
     assert_int_equal(c.global.smtp_connect_timeout.count(), 30);
+    assert_int_equal(c.global.lvs_reconcile_interval.count(), 60000);  // vigil: IPVS repaired every minute
     const auto& in = c.vrrp_instances[0];
     assert_true(in.state == InitialState::Backup);
     assert_int_equal(in.priority, 100);
@@ -310,6 +312,7 @@ const ErrorCase kErrorCases[] = {
     {"global_defs {\n smtp_connect_timeout abc\n}\n", "t.conf:2: smtp_connect_timeout 'abc' is not an integer in global_defs"},
     {"global_defs {\n router_id\n}\n", "t.conf:2: 'router_id' takes 1 argument, got 0 in global_defs"},
     {"global_defs {\n lvs_flush maybe\n}\n", "t.conf:2: lvs_flush 'maybe' is not one of on|off"},
+    {"global_defs {\n lvs_reconcile_interval 100000\n}\n", "t.conf:2: lvs_reconcile_interval 100000 out of range (0-86400 s)"},
     {"global_defs {\n vrrp_garp_master_delay -1\n}\n", "t.conf:2: vrrp_garp_master_delay '-1' is not a time"},
     // vrrp_instance values
     {INST_HEAD " virtual_router_id 300\n" INST_VIP "}\n", "t.conf:3: virtual_router_id 300 out of range (1-255) in vrrp_instance VI_1"},

@@ -271,6 +271,7 @@ void refused_rule_is_counted_and_others_apply(void**) {
 void update_uses_the_known_table_without_dumping(void**) {
     Rig r;
     r.rec.update();  // first pass: nothing known, so a full reconcile
+    assert_int_equal(r.rec.totals().table_reads, 1);
     assert_int_equal(r.kernel->dumps, 1);
     Table want = desired_table();
     want.begin()->second.dests.begin()->second.weight = 0;  // a check failed, inhibit
@@ -282,6 +283,8 @@ void update_uses_the_known_table_without_dumping(void**) {
     s = r.rec.update();  // nothing changed: nothing written
     assert_int_equal(s.messages, 0);
     assert_int_equal(r.kernel->dumps, 1);
+    assert_int_equal(r.rec.totals().table_reads, 1);
+    assert_non_null(strstr(r.rec.stats_text().c_str(), "ipvs_table_reads 1\n"));
 }
 
 void update_falls_back_when_the_table_changed_under_it(void**) {
