@@ -496,7 +496,18 @@ void VrrpChild::try_activate(InstanceRuntime& ir) {
     ir.sm = std::make_unique<Instance>(InstanceParams::from_config(ir.cfg, *source));
     InstanceRuntime* p = &ir;
     ir.on_adver_timer = [this, p] { dispatch(*p, AdverTimerFired{}); };
-    ir.on_master_down_timer = [this, p] { dispatch(*p, MasterDownTimerFired{}); };
+    ir.on_master_down_timer = [this, p] {
+        // A Master's advert may be waiting in the socket: when this process
+        // was not scheduled for a while (a loaded machine), the timer and the
+        // socket become ready in the same loop iteration and libev runs the
+        // timer first. The advert arrived in time; read it before deciding
+        // the Master is down (RFC 5798 6.4.2: an advert resets the timer).
+        // Processing it re-arms the timer, or leaves it stopped (e.g. a
+        // lower-priority advert, which is discarded) and the takeover goes on.
+        if (p->socket) on_readable(*p->socket);
+        if (p->master_down_timer.active()) return;
+        dispatch(*p, MasterDownTimerFired{});
+    };
     ir.on_garp_timer = [this, p] {
         announce(*p, p->garp.fire(Clock::now()));
         arm_garp(*p);
