@@ -130,8 +130,14 @@ add1=$(sed -n 's/ add$//p' "$T_DIR/ev-d1" | head -n 1)
 del2=$(sed -n 's/ del$//p' "$T_DIR/ev-d2" | head -n 1)
 [ "$(cut -d' ' -f2 "$T_DIR/ev-d1" | head -n 1)" = del ] || die "director1 did not remove the leftover VIP first"
 if [ -n "$add1" ] && [ -n "$del2" ]; then
-    say "VIP on both directors during the handback: $(( $(ms_of "$del2") - $(ms_of "$add1") )) ms"
-    say "(director2 drops it as soon as it hears director1's first advert)"
+    overlap=$(( $(ms_of "$del2") - $(ms_of "$add1") ))
+    if [ "$overlap" -gt 0 ]; then
+        say "VIP on both directors during the handback: $overlap ms"
+        say "(director2 drops it as soon as it hears director1's first advert)"
+    else
+        say "VIP on both directors during the handback: never (director2 dropped"
+        say "it on director1's first advert, before director1 had added it)"
+    fi
 fi
 say "  director1 eth0: $(addrs d1)  <- VIP"
 say "  director2 eth0: $(addrs d2)"
