@@ -14,6 +14,7 @@
 // SIGUSR1 writes counters to <runtime_dir>/check.stats (probes started,
 // failed, late by more than 10 ms, the worst lateness since the previous
 // dump, batches, and the reconciler's totals).
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -77,7 +78,8 @@ public:
         };
         child_.on_reload = [this](std::shared_ptr<const config::Config> cfg) {
             apply(std::move(cfg), "reload");
-            child_.send_reload_done("");
+            child_.send_reload_done("");  // the old config is freed here
+            release_free_memory();
         };
         child_.on_stop = [this] { stop(); };
         child_.on_query = [this](ipc::QueryKind kind) {
@@ -88,6 +90,7 @@ public:
     int run() {
         raise_fd_limit();
         apply(ctx_.config, "start");
+        release_free_memory();
         child_.send_ready();
         ev_run(loop_, 0);
         return 0;
@@ -110,6 +113,12 @@ private:
         if (every.count() > 0 && reconciler_.available()) sweep_timer_.start(every, every);
         else sweep_timer_.stop();
     }
+
+    // Free heap pages go back to the kernel, after a start or reload: what
+    // building the new state released (the old config and engine state,
+    // temporary indexes) and, at start, core's parsing leftovers inherited
+    // across fork. They would otherwise stay in the RSS.
+    static void release_free_memory() { malloc_trim(0); }
 
     // Full: read our services back from the kernel, diff, apply (start,
     // reload, sweep: whatever changed behind our back is repaired).
