@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 
+#include "daemon/privileges.h"
 #include "daemon/smtp_alert.h"
 
 namespace vigil::smtp {
@@ -119,6 +120,11 @@ public:
             close(fds[0]);
             if (fds[1] > 3) close_range(3, static_cast<unsigned>(fds[1]) - 1, 0);
             close_range(static_cast<unsigned>(fds[1]) + 1, ~0U, 0);
+            // Talking SMTP needs no privilege: libcurl parses what a remote
+            // server says, so it does so without the vrrp child's
+            // CAP_NET_RAW/CAP_NET_ADMIN. Best effort: the mail goes anyway.
+            std::string cap_error;
+            privileges::keep_only({}, &cap_error);
             std::string error = curl_send(s, m);
             size_t off = 0;
             while (off < error.size()) {

@@ -192,6 +192,14 @@ conf a DIR_A 150 "vrrp_instance VI_3 {
     }
 }"
 kill -HUP "$pa"
+# The mail process (the one child of a's vrrp child) holds no capability.
+mail_proc_without_caps() {
+    local vrrp_pid child
+    vrrp_pid=$(grep -oE 'started vrrp child \(pid [0-9]+' "$T_DIR/a.log" | tail -1 | grep -oE '[0-9]+$')
+    child=$(pgrep -P "$vrrp_pid" | head -1)
+    [ -n "$child" ] && grep -qxE 'CapEff:[[:space:]]+0+' "/proc/$child/status"
+}
+check "a's mail process runs without capabilities" wait_until 3 mail_proc_without_caps
 check "a's new VI_3 becomes master" wait_until 5 has_addr a eth0 10.77.0.103
 sleep 3
 check "a kept VI_1 while its mails hung: b made no transition" log_count_is b 'VI_1/vrid 51/v4: .* -> ' "$tr_b"
