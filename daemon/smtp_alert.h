@@ -118,8 +118,8 @@ public:
 };
 
 // libcurl SMTP in a process forked per mail, watched from `loop` (a default
-// loop: it needs a child watcher): connecting is bounded by
-// smtp_connect_timeout, the whole exchange by twice that.
+// loop: it needs a child watcher): connecting, up to the relay's greeting, is
+// bounded by smtp_connect_timeout, the whole exchange by twice that.
 std::unique_ptr<MailTransport> make_curl_transport(ev::Loop* loop);
 
 class Mailer {
