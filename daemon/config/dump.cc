@@ -148,9 +148,13 @@ void server(Writer& w, const char* kw, const RealServer& rs, bool with_body) {
 
 }  // namespace
 
-std::string dump(const Config& c) {
+std::string dump(const Config& c, ConfigPart part) {
     Writer w;
     const auto& g = c.global;
+    // Sections outside the part asked for are read from an empty config.
+    static const Config none;
+    const Config& vrrp = part == ConfigPart::Check ? none : c;
+    const Config& check = part == ConfigPart::Vrrp ? none : c;
     w.open("global_defs");
     w.str("router_id", g.router_id);
     if (!g.notification_email.empty()) {
@@ -176,7 +180,7 @@ std::string dump(const Config& c) {
     w.line("lvs_reconcile_interval " + secs(g.lvs_reconcile_interval));
     w.close();
 
-    for (const auto& s : c.vrrp_scripts) {
+    for (const auto& s : vrrp.vrrp_scripts) {
         w.out += '\n';
         w.open("vrrp_script " + word(s.name));
         w.str("script", s.script);
@@ -189,7 +193,7 @@ std::string dump(const Config& c) {
         w.close();
     }
 
-    for (const auto& sg : c.sync_groups) {
+    for (const auto& sg : vrrp.sync_groups) {
         w.out += '\n';
         w.open("vrrp_sync_group " + word(sg.name));
         w.open("group");
@@ -204,7 +208,7 @@ std::string dump(const Config& c) {
         w.close();
     }
 
-    for (const auto& in : c.vrrp_instances) {
+    for (const auto& in : vrrp.vrrp_instances) {
         w.out += '\n';
         w.open("vrrp_instance " + word(in.name));
         w.line(std::string("state ") + (in.state == InitialState::Master ? "MASTER" : "BACKUP"));
@@ -271,7 +275,7 @@ std::string dump(const Config& c) {
         w.close();
     }
 
-    for (const auto& g2 : c.vs_groups) {
+    for (const auto& g2 : check.vs_groups) {
         w.out += '\n';
         w.open("virtual_server_group " + word(g2.name));
         for (const auto& r : g2.addresses) {
@@ -283,7 +287,7 @@ std::string dump(const Config& c) {
         w.close();
     }
 
-    for (const auto& vs : c.virtual_servers) {
+    for (const auto& vs : check.virtual_servers) {
         w.out += '\n';
         std::string head = "virtual_server ";
         if (auto* ip = std::get_if<IpPort>(&vs.key)) head += ip->addr.str() + " " + std::to_string(ip->port);
@@ -311,6 +315,19 @@ std::string dump(const Config& c) {
         w.close();
     }
     return std::move(w.out);
+}
+
+bool same_part(const Config& a, const Config& b, ConfigPart part) {
+    if (!(a.global == b.global)) return false;
+    bool vrrp_same = a.vrrp_scripts == b.vrrp_scripts && a.sync_groups == b.sync_groups &&
+                     a.vrrp_instances == b.vrrp_instances;
+    bool check_same = a.vs_groups == b.vs_groups && a.virtual_servers == b.virtual_servers;
+    switch (part) {
+    case ConfigPart::Vrrp: return vrrp_same;
+    case ConfigPart::Check: return check_same;
+    case ConfigPart::All: break;
+    }
+    return vrrp_same && check_same;
 }
 
 }  // namespace vigil::config

@@ -30,8 +30,17 @@ LoadResult load_file(const std::string& path);
 // base for relative includes.
 LoadResult load_text(const std::string& text, const std::string& name);
 
+// What each child runs: the vrrp child global_defs, vrrp scripts, sync groups
+// and instances; the check child global_defs, virtual server groups and
+// virtual servers. Core sends each child only its part on reload.
+enum class ConfigPart { All, Vrrp, Check };
+
 // The normalised config: includes expanded, defaults written out, one keyword
-// per line. load_text(dump(c)) gives a model equal to c.
-std::string dump(const Config& config);
+// per line. load_text(dump(c)) gives a model equal to c (for a part: equal to
+// c with the other part's sections empty).
+std::string dump(const Config& config, ConfigPart part = ConfigPart::All);
+
+// Whether a and b agree on everything `part` covers (source lines aside).
+bool same_part(const Config& a, const Config& b, ConfigPart part);
 
 }  // namespace vigil::config

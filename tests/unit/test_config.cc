@@ -603,6 +603,40 @@ void test_dump_round_trip(void**) {
     assert_true(*b.config == changed);
 }
 
+// Core sends each child its part on reload: the part re-parses to the model
+// with the other part's sections empty, and same_part tells the parts apart.
+void test_dump_parts(void**) {
+    auto full = must_load_file(fixture("full.conf"));
+    const Config& c = *full.config;
+    assert_true(!c.vrrp_instances.empty() && !c.virtual_servers.empty() && !c.vs_groups.empty());
+    Config vrrp_only = c, check_only = c;
+    vrrp_only.vs_groups.clear();
+    vrrp_only.virtual_servers.clear();
+    check_only.vrrp_scripts.clear();
+    check_only.sync_groups.clear();
+    check_only.vrrp_instances.clear();
+    auto v = load_text(dump(c, ConfigPart::Vrrp), "vrrp.conf");
+    auto k = load_text(dump(c, ConfigPart::Check), "check.conf");
+    if (!v.ok() || !k.ok()) fail_msg("a part does not re-parse:\n%s%s", all_errors(v).c_str(), all_errors(k).c_str());
+    assert_true(*v.config == vrrp_only);
+    assert_true(*k.config == check_only);
+
+    Config weight = c;
+    weight.virtual_servers[0].real_servers[0].weight += 1;
+    assert_true(same_part(c, weight, ConfigPart::Vrrp));
+    assert_false(same_part(c, weight, ConfigPart::Check));
+    assert_false(same_part(c, weight, ConfigPart::All));
+    Config priority = c;
+    priority.vrrp_instances[0].priority -= 1;
+    assert_false(same_part(c, priority, ConfigPart::Vrrp));
+    assert_true(same_part(c, priority, ConfigPart::Check));
+    Config global = c;
+    global.global.lvs_reconcile_interval += std::chrono::seconds(1);
+    assert_false(same_part(c, global, ConfigPart::Check));
+    assert_false(same_part(c, global, ConfigPart::Vrrp));
+    assert_true(same_part(c, c, ConfigPart::All));
+}
+
 // Malformed input never crashes and never yields a config together with
 // errors: truncations and byte mutations of a full config (fixed seed, a
 // bounded number of cases), plus hand-picked edge cases.
@@ -778,6 +812,7 @@ int main() {
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_etc_examples),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_dump_parts),
         cmocka_unit_test(test_malformed_input),
         cmocka_unit_test(test_large_config_time),
         cmocka_unit_test(test_smtp_alert_defaults),
