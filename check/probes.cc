@@ -296,14 +296,15 @@ private:
 };
 
 void CurlMulti::drain() {
-    // Collect first: completing a probe removes its handle, which changes the
-    // multi handle's message queue.
-    std::vector<std::pair<CURL*, CURLcode>> finished;
+    // One message at a time, copied out before the probe runs: completing a
+    // probe removes its handle (and so its message), and the callback it runs
+    // may end other probes, whose messages curl then drops from the queue too,
+    // so a list collected up front could name probes that no longer exist.
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
-        if (m->msg == CURLMSG_DONE) finished.emplace_back(m->easy_handle, m->data.result);
-    }
-    for (auto& [easy, code] : finished) {
+        if (m->msg != CURLMSG_DONE) continue;
+        CURL* easy = m->easy_handle;
+        CURLcode code = m->data.result;
         HttpProbe* probe = nullptr;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&probe));
         if (probe) probe->on_complete(code);
