@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <cstring>
 
 #include "daemon/log.h"
+#include "daemon/script_user.h"
 
 namespace vigil::check {
 
@@ -20,29 +20,18 @@ RunningScript::RunningScript(ev::Loop* loop, Done done)
       timer_(loop, [this] { on_timeout(); }) {}
 
 std::unique_ptr<RunningScript> RunningScript::start(ev::Loop* loop, const ScriptSpec& spec, Done done) {
-    // Resolve the user before fork: getpwnam is not async-signal-safe.
-    uid_t uid = 0;
-    gid_t gid = 0;
-    bool change_user = !spec.user.empty();
-    if (change_user) {
-        struct passwd* pw = getpwnam(spec.user.c_str());
-        if (!pw) {
-            static log::RateLimit rl;
-            rl.write(log::Level::Error, "script user '%s' does not exist; not running %s", spec.user.c_str(),
-                     spec.command.c_str());
-            return nullptr;
-        }
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
-        if (!spec.group.empty()) {
-            struct group* gr = getgrnam(spec.group.c_str());
-            if (!gr) {
-                VLOG_ERR("script group '%s' does not exist; not running %s", spec.group.c_str(), spec.command.c_str());
-                return nullptr;
-            }
-            gid = gr->gr_gid;
-        }
+    // Resolved before fork (getpwnam is not async-signal-safe), by the rule
+    // the vrrp child uses too: empty user is keepalived_script, else root.
+    std::string error;
+    auto who = resolve_script_identity(spec.user, spec.group, &error);
+    if (!who) {
+        static log::RateLimit rl;
+        rl.write(log::Level::Error, "%s; not running %s", error.c_str(), spec.command.c_str());
+        return nullptr;
     }
+    bool change_user = who->uid != geteuid() || who->gid != getegid();
+    uid_t uid = who->uid;
+    gid_t gid = who->gid;
     std::unique_ptr<RunningScript> self(new RunningScript(loop, std::move(done)));
     pid_t pid = fork();
     if (pid < 0) {

@@ -20,7 +20,7 @@ namespace vigil::check {
 
 struct ScriptSpec {
     std::string command;
-    std::string user;   // empty: run as this process's user
+    std::string user;   // empty: keepalived_script if that user exists, else root
     std::string group;  // empty: the user's primary group
     std::chrono::milliseconds timeout{30000};
 };

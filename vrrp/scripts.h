@@ -16,6 +16,7 @@
 
 #include "daemon/config/model.h"
 #include "daemon/ev.h"
+#include "daemon/script_user.h"
 
 namespace vigil::vrrp {
 
@@ -23,16 +24,8 @@ namespace vigil::vrrp {
 // and double quotes group, backslash escapes the next character. Pure.
 std::vector<std::string> split_command(const std::string& line);
 
-struct ScriptIdentity {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    std::string user;   // for initgroups and messages
-};
-
-// `user`/`group` as configured (per script, else global script_user). Empty
-// user: keepalived's rule, the user keepalived_script if it exists, else root.
-std::optional<ScriptIdentity> resolve_script_identity(const std::string& user, const std::string& group,
-                                                      std::string* error);
+using vigil::ScriptIdentity;
+using vigil::resolve_script_identity;
 
 enum class ScriptOutcome { Success, Failure, Timeout, SpawnError };
 const char* to_string(ScriptOutcome o);
