@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -369,6 +370,10 @@ Core::ReloadResult Core::reload(const char* why) {
                   text.size());
     }
     if (!ok) VLOG_WARN("reload: a child could not be sent the new config (it gets it when restarted)");
+    // Both models and the dumped text were alive at once; with 10,000 real
+    // servers that peak is ~10 MB the heap would otherwise keep for good.
+    previous.reset();
+    malloc_trim(0);
     reloading_ = true;
     reload_timer_.start(opts_.reload_timeout);
     finish_reload_if_done();
