@@ -3,6 +3,8 @@
 # real servers (10,000 destinations, TCP_CHECKs that succeed) programmed from
 # an empty table by
 #   (a) vigil's reconciler (ipvs_apply: config parse + dump + diff + batched apply),
+#   (a2) vigild itself (core, check child, 10,000 checkers), with its unchanged
+#        reload and stop,
 #   (b) ipvsadm-restore of the same rules,
 #   (c) keepalived -C with the same config,
 #   (d) the minimal batched writer (ipvs_apply write: the same 10,100 messages,
@@ -105,6 +107,78 @@ figure "    unchanged reload (parse+dump+diff)" "$(ms_between "$t0" "$t1") ms  [
 t0=$(date +%s%N); out="$(in_ns v "$APPLY" stop "$conf" 2>&1)"; t1=$(date +%s%N)
 figure "    stop: table empty after" "$(ms_between "$t0" "$t1") ms  [$(grep -o 'parse_ms=.*' <<<"$out")], rules left $(final_rules v)"
 
+# (a2) vigild itself: the same config through core, the check child and its
+# checkers (TCP_CHECKs succeed). The split comes from vigild's own log lines
+# (ms timestamps): parse = "starting" -> "started vrrp child" (core parses
+# before forking); check child set-up = "started check child" -> "checkers:
+# ... started" (netlink open, 10,000 checkers); netlink = -> "ipvs:
+# reconcile: N changes" (desired table, dump, diff, batched apply).
+VIGILD="$top_builddir/vigild"
+vrun="$T_DIR/run-vd"; vlog="$T_DIR/vigild.log"
+log_ms() {  # log_ms REGEX [FROM_LINE]: ms of day of the first log line matching REGEX
+    tail -n +"${2:-1}" "$vlog" | grep -m1 -E "$1" | awk '{ split($1, t, ":"); printf "%d\n", (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 }'
+}
+span() { [ -n "$1" ] && [ -n "$2" ] && echo "$(($2 - $1)) ms" || echo "?"; }
+vstat() { "$VIGILD" --runtime-dir "$vrun" --ctl stats 2>/dev/null | sed -n "s/^$1 //p"; }
+rss_of() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$1/status" 2>/dev/null; }
+child_of() { for p in $(pgrep -P "$1"); do [ "$(tr '\0' ' ' <"/proc/$p/cmdline" | sed 's/ *$//')" = "vigild: $2" ] && echo "$p"; done; }
+# wait_log REGEX FROM_LINE SECONDS: poll vigild's log, bounded.
+wait_log() {
+    local deadline=$(( $(date +%s) + $3 ))
+    until tail -n +"$2" "$vlog" | grep -qE "$1"; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+}
+fresh vd
+t0=$(date +%s%N)
+vpid=$(start_bg vd "$vlog" "$VIGILD" -n -l -f "$conf" --runtime-dir "$vrun")
+n=$(wait_count vd -ge "$RULES" 300)
+t1=$(date +%s%N)
+figure "(a2) vigild: start -> last rule (polled)" "$(ms_between "$t0" "$t1") ms, rules $n"
+figure "    exec -> first log line" "$(span "$(( t0 / 1000000 % 86400000 ))" "$(log_ms 'core: vigild .* starting')")"
+figure "    parse (core, from its log)" "$(span "$(log_ms 'core: vigild .* starting')" "$(log_ms 'core: started vrrp child')")"
+figure "    check child set-up (10,000 checkers)" "$(span "$(log_ms 'core: started check child')" "$(log_ms 'check: checkers: ')")"
+figure "    netlink (desired, dump, diff, apply)" "$(span "$(log_ms 'check: checkers: ')" "$(log_ms 'check: ipvs: reconcile: [0-9]+ changes')")"
+figure "    $(grep -m1 -o 'ipvs: reconcile: .*' "$vlog")" ""
+wait_log 'core: running' 1 60
+vcheck=$(child_of "$vpid" check); vvrrp=$(child_of "$vpid" vrrp)
+figure "    RSS core / check child / vrrp child" "$(rss_of "$vpid") / $(rss_of "$vcheck") / $(rss_of "$vvrrp")"
+sleep 2
+msgs=$(vstat ipvs_messages); reads=$(vstat ipvs_table_reads); trans=$(vstat check_server_transitions)
+lines=$(( $(wc -l <"$vlog") + 1 ))
+kill -HUP "$vpid"
+wait_log 'core: reload complete' "$lines" 120
+figure "    unchanged reload: SIGHUP -> reload complete" "$(span "$(log_ms 'core: SIGHUP' "$lines")" "$(log_ms 'core: reload complete' "$lines")")"
+figure "      core parse, vrrp part sent" "$(span "$(log_ms 'core: SIGHUP' "$lines")" "$(log_ms 'core: new config sent to the vrrp' "$lines")")"
+figure "      vrrp child applied" "$(span "$(log_ms 'core: SIGHUP' "$lines")" "$(log_ms 'core: vrrp child applied' "$lines")")"
+figure "      check child" "$(tail -n +"$lines" "$vlog" | grep -q 'check child left as it is' && echo 'left as it is (virtual servers unchanged)' || echo 'sent the config')"
+figure "      netlink writes (ipvs_messages)" "$(( $(vstat ipvs_messages) - msgs )), table reads $(( $(vstat ipvs_table_reads) - reads ))"
+figure "      checkers" "$(tail -n +"$lines" "$vlog" | grep -m1 -o 'checkers: .*'), server transitions $(( $(vstat check_server_transitions) - trans ))"
+figure "      RSS core / check child / vrrp child" "$(rss_of "$vpid") / $(rss_of "$vcheck") / $(rss_of "$vvrrp")"
+# The same with one weight changed: the whole path (core parse + dump of the
+# check part, the check child's parse, checkers kept, full reconcile).
+cp "$conf" "$T_DIR/bench-orig.conf"
+sed -i '0,/weight 1/s//weight 2/' "$conf"
+msgs=$(vstat ipvs_messages); trans=$(vstat check_server_transitions)
+lines=$(( $(wc -l <"$vlog") + 1 ))
+kill -HUP "$vpid"
+wait_log 'core: reload complete' "$lines" 120
+figure "    reload, one weight changed: -> complete" "$(span "$(log_ms 'core: SIGHUP' "$lines")" "$(log_ms 'core: reload complete' "$lines")")"
+figure "      core parse + dump + send" "$(span "$(log_ms 'core: SIGHUP' "$lines")" "$(log_ms 'core: new config sent to the check' "$lines")")"
+figure "      check child: parse, checkers" "$(span "$(log_ms 'core: new config sent to the check' "$lines")" "$(log_ms 'check: checkers: ' "$lines")")"
+figure "      check child: reconcile (dump, diff)" "$(span "$(log_ms 'check: checkers: ' "$lines")" "$(log_ms 'core: check child applied' "$lines")")"
+figure "      netlink writes (ipvs_messages)" "$(( $(vstat ipvs_messages) - msgs )), $(tail -n +"$lines" "$vlog" | grep -m1 -o 'checkers: .*'), server transitions $(( $(vstat check_server_transitions) - trans ))"
+cp "$T_DIR/bench-orig.conf" "$conf"
+lines=$(( $(wc -l <"$vlog") + 1 ))
+t0=$(date +%s%N); kill -TERM "$vpid"
+n=$(wait_count vd -eq 0 60)
+t1=$(date +%s%N)
+figure "    stop: table empty after (polled)" "$(ms_between "$t0" "$t1") ms, rules left $n"
+figure "      from its log: SIGTERM -> ipvs: stop" "$(span "$(log_ms 'core: SIGTERM' "$lines")" "$(log_ms 'check: ipvs: stop' "$lines")")"
+wait_log 'core: stopped' "$lines" 30
+figure "      from its log: SIGTERM -> core stopped" "$(span "$(log_ms 'core: SIGTERM' "$lines")" "$(log_ms 'core: stopped' "$lines")")"
+
 # (b) ipvsadm-restore
 fresh r
 t0=$(date +%s%N); in_ns r ipvsadm-restore <"$rules"; t1=$(date +%s%N)
@@ -119,8 +193,28 @@ kpid=$(start_bg k "$T_DIR/keepalived.log" keepalived -n -C -f "$conf" \
 n=$(wait_count k -ge "$RULES" 300)
 t1=$(date +%s%N)
 figure "(c) keepalived: start -> last rule (polled)" "$(ms_between "$t0" "$t1") ms, rules $n"
+[ "$n" -lt "$RULES" ] && { echo "    keepalived did not program every rule; the end of its log:"; tail -n 5 "$T_DIR/keepalived.log"; uptime; }
 ckpid=$(cat "$T_DIR/kc.pid" 2>/dev/null)
 [ -n "$ckpid" ] && figure "    checker RSS" "$(awk '/VmRSS/ {print $2 " kB"}' /proc/"$ckpid"/status 2>/dev/null)"
+# keepalived's unchanged reload: "busy" until its checker's CPU use (utime +
+# stime, 10 ms ticks) per second falls back to what it was before SIGHUP.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+if [ -n "$ckpid" ]; then
+    c0=$(cpu_ticks "$ckpid"); sleep 2; base=$(( ($(cpu_ticks "$ckpid") - c0) / 2 ))
+    t0=$(date +%s%N); kill -HUP "$kpid"
+    sleep 1
+    deadline=$(( $(date +%s) + 120 ))
+    while :; do
+        c0=$(cpu_ticks "$ckpid"); sleep 1; c1=$(cpu_ticks "$ckpid")
+        [ -z "$c1" ] && break
+        [ $(( c1 - c0 )) -le $(( base + 5 )) ] && break
+        [ "$(date +%s)" -ge "$deadline" ] && break
+    done
+    t1=$(date +%s%N)
+    figure "    unchanged reload: back to idle CPU after" "$(ms_between "$t0" "$t1") ms (1 s resolution; idle rate $base ticks/s), rules $(count_rules k)"
+    ckpid2=$(cat "$T_DIR/kc.pid" 2>/dev/null)
+    figure "    checker RSS after reload" "$(awk '/VmRSS/ {print $2 " kB"}' /proc/"$ckpid2"/status 2>/dev/null) (pid $ckpid -> $ckpid2)"
+fi
 t0=$(date +%s%N); kill -TERM "$kpid"
 n=$(wait_count k -eq 0 300)
 t1=$(date +%s%N)
