@@ -114,10 +114,11 @@ private:
         else sweep_timer_.stop();
     }
 
-    // Free heap pages go back to the kernel, after a start or reload: what
-    // building the new state released (the old config and engine state,
-    // temporary indexes) and, at start, core's parsing leftovers inherited
-    // across fork. They would otherwise stay in the RSS.
+    // Free heap pages go back to the kernel, after a start, reload or sweep:
+    // what building the new state released (the old config and engine state,
+    // temporary indexes, a dump of the kernel table) and, at start, core's
+    // parsing leftovers inherited across fork. They would otherwise stay in
+    // the RSS.
     static void release_free_memory() { malloc_trim(0); }
 
     // Full: read our services back from the kernel, diff, apply (start,
@@ -164,6 +165,7 @@ private:
         if (!cfg_ || stopping_ || !reconciler_.available()) return;
         double started = ev_time();
         ipvs::ReconcileStats st = reconciler_.reconcile();
+        release_free_memory();  // the dump of our services, freed again
         if (st.changes)
             VLOG_NOTICE("ipvs: periodic check repaired %zu rule(s) changed outside vigil", st.changes);
         double took_ms = (ev_time() - started) * 1000.0;
