@@ -39,7 +39,11 @@ if systemctl is-active --quiet keepalived 2>/dev/null; then systemctl stop keepa
 
 echo "== building in $builddir"
 cd "$srcdir"
-if [ ! -x configure ] || [ configure.ac -nt configure ]; then autoreconf -fi >/dev/null; fi
+# autoreconf lists every auxiliary file it installs on stderr: keep that for
+# when it fails.
+if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+    out=$(autoreconf -fi 2>&1) || { echo "$out" >&2; exit 1; }
+fi
 mkdir -p "$builddir"
 cd "$builddir"
 if [ ! -f Makefile ] || [ "$srcdir/configure" -nt config.status ]; then

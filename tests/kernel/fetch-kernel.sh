@@ -41,7 +41,9 @@ release="${release%-unsigned}"
 echo "fetch-kernel.sh: downloading $pkg into $cache" >&2
 rm -rf "$cache/download" "$cache/root"
 mkdir -p "$cache/download"
-( cd "$cache/download" && apt-get download -q "$pkg" >&2 ) ||
+# As root into our own directory: apt need not drop to its _apt sandbox user
+# (which cannot write here and would only warn about it).
+( cd "$cache/download" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2 ) ||
     die "apt-get download $pkg failed"
 deb="$(ls "$cache/download"/*.deb | head -n 1)"
 dpkg -x "$deb" "$cache/root" || die "dpkg -x $deb failed"
