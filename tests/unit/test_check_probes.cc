@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/loopback_listener.h"
 #include "check/evaluate.h"
 #include "check/probe.h"
 
@@ -45,15 +46,9 @@ std::map<std::string, std::string> g_responses;
 class TinyServer {
 public:
     explicit TinyServer(ev::Loop* loop) : loop_(loop), accept_io_(loop, [this](int) { on_accept(); }) {
-        fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int one = 1;
-        setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(kHttpPort);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ok_ = bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0 && listen(fd_, 64) == 0;
-        accept_io_.start(fd_, EV_READ);
+        fd_ = listen_on_loopback(kHttpPort, 64);
+        ok_ = fd_ >= 0;
+        if (ok_) accept_io_.start(fd_, EV_READ);
     }
     ~TinyServer() {
         conns_.clear();
