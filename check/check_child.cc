@@ -267,6 +267,7 @@ private:
         spec.user = cfg_->global.script_user;
         spec.group = cfg_->global.script_group;
         spec.timeout = kNotifyTimeout;
+        spec.script_security = cfg_->global.enable_script_security;
         notify_.run(spec);
     }
 

@@ -10,9 +10,28 @@
 #include <cstring>
 
 #include "daemon/log.h"
+#include "daemon/script_security.h"
 #include "daemon/script_user.h"
 
 namespace vigil::check {
+
+// keepalived.conf(5) SCRIPTS, as the vrrp child applies it to its scripts:
+// a program run as root must not be changeable by anyone else. The program
+// is the first word of the command (it runs under sh -c).
+static bool program_allowed(const ScriptSpec& spec) {
+    std::string program = spec.command.substr(0, spec.command.find_first_of(" \t"));
+    auto why = script_security::why_insecure(program);
+    if (!why) return true;
+    static log::RateLimit rl;
+    if (spec.script_security) {
+        rl.write(log::Level::Error, "not running %s as root: %s (enable_script_security)", program.c_str(),
+                 why->c_str());
+        return false;
+    }
+    rl.write(log::Level::Warning, "%s runs as root although %s; enable_script_security would refuse it",
+             program.c_str(), why->c_str());
+    return true;
+}
 
 RunningScript::RunningScript(ev::Loop* loop, Done done)
     : done_(std::move(done)),
@@ -29,6 +48,7 @@ std::unique_ptr<RunningScript> RunningScript::start(ev::Loop* loop, const Script
         rl.write(log::Level::Error, "%s; not running %s", error.c_str(), spec.command.c_str());
         return nullptr;
     }
+    if (who->uid == 0 && !program_allowed(spec)) return nullptr;
     bool change_user = who->uid != geteuid() || who->gid != getegid();
     uid_t uid = who->uid;
     gid_t gid = who->gid;

@@ -23,6 +23,10 @@ struct ScriptSpec {
     std::string user;   // empty: keepalived_script if that user exists, else root
     std::string group;  // empty: the user's primary group
     std::chrono::milliseconds timeout{30000};
+    // global enable_script_security: refuse to run the program as root when
+    // someone else could change it (daemon/script_security); without it, run
+    // it and warn.
+    bool script_security = false;
 };
 
 // One running script. Destroying it before it ended kills it (and its group)

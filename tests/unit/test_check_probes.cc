@@ -8,8 +8,10 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -309,6 +311,37 @@ void test_misc(void**) {
     assert_false(run_probe(t).result.ok);
 }
 
+// enable_script_security: a program that another user could replace does not
+// run as root with it (the check fails), and runs (with a warning) without.
+void test_misc_script_security(void**) {
+    NEED_ROOT();
+    char dir[] = "/tmp/vigil-misc-sec.XXXXXX";
+    assert_non_null(mkdtemp(dir));  // 0700, root's: safe
+    std::string script = std::string(dir) + "/ok.sh";
+    FILE* f = fopen(script.c_str(), "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\nexit 0\n", f);
+    fclose(f);
+    chmod(script.c_str(), 0755);
+    ProbeTarget t;
+    t.type = config::CheckerType::Misc;
+    t.script.timeout = milliseconds{2000};
+    t.script.user = "root";
+    t.script.command = script + " arg";
+    t.script.script_security = true;
+    assert_true(run_probe(t).result.ok);  // nobody else can change it
+
+    chmod(dir, 0777);  // now anyone can replace ok.sh
+    Outcome o = run_probe(t);
+    assert_false(o.result.ok);
+    assert_string_equal(o.reason.c_str(), "could not start script");
+    t.script.script_security = false;
+    assert_true(run_probe(t).result.ok);  // runs, with a warning
+
+    unlink(script.c_str());
+    rmdir(dir);
+}
+
 void test_notify_runner_bounded(void**) {
     ev::Loop* loop = ev_default_loop(0);
     NotifyRunner runner(loop, 2);
@@ -347,6 +380,7 @@ int main() {
         cmocka_unit_test(test_http_all_urls_must_pass),
         cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_misc),
+        cmocka_unit_test(test_misc_script_security),
         cmocka_unit_test(test_notify_runner_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
