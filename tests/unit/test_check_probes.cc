@@ -3,10 +3,7 @@
 // creates (so no traffic leaves it). Body handling: content-length, chunked,
 // garbage, truncated, oversized, silent server. Skipped when not root.
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -168,15 +165,7 @@ const char* kHelloMd5 = "5d41402abc4b2a76b9719d911017c592";
 
 int setup(void**) {
     if (getuid() != 0) return 0;
-    if (unshare(CLONE_NEWNET) != 0) return -1;
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    ifreq ifr{};
-    std::strcpy(ifr.ifr_name, "lo");
-    ioctl(s, SIOCGIFFLAGS, &ifr);
-    ifr.ifr_flags |= IFF_UP;
-    int rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-    close(s);
-    if (rc != 0) return -1;
+    if (enter_private_netns_with_lo() != 0) return -1;
     g_loop = ev_default_loop(0);
     g_probes = make_real_probes(g_loop);
     g_server = std::make_unique<TinyServer>(g_loop);

@@ -4,10 +4,7 @@
 // loopback of a private network namespace (so no traffic leaves it; that part
 // is skipped when not root).
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -404,15 +401,7 @@ SendOutcome send_one(const MailSettings& s, const Mail& m, double limit_seconds)
 
 int setup(void**) {
     if (getuid() != 0) return 0;
-    if (unshare(CLONE_NEWNET) != 0) return -1;
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
-    ifreq ifr{};
-    std::strcpy(ifr.ifr_name, "lo");
-    ioctl(s, SIOCGIFFLAGS, &ifr);
-    ifr.ifr_flags |= IFF_UP;
-    int rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-    close(s);
-    if (rc != 0) return -1;
+    if (enter_private_netns_with_lo() != 0) return -1;
     g_loop = ev_default_loop(0);
     g_server = std::make_unique<TinySmtpServer>(g_loop);
     return g_server->ok() ? 0 : -1;
