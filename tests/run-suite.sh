@@ -31,7 +31,8 @@ pass=$(( $(count PASS) + $(count XFAIL) ))
 failed=$(( $(count FAIL) + $(count XPASS) + $(count ERROR) ))
 skipped=$(count SKIP)
 for f in $(grep -l -E "^:test-result: (FAIL|ERROR|XPASS)" "$build"/tests/*/*.trs "$asan"/tests/unit/*.trs 2>/dev/null); do
-    echo "== failed: ${f%.trs} (log: ${f%.trs}.log)"
+    echo "== failed: ${f%.trs} (log: ${f%.trs}.log); its last 60 lines:"
+    tail -n 60 "${f%.trs}.log" | sed 's/^/  | /'
 done
 [ "$failed" -gt 0 ] && status=1
 echo "== suite took $(( $(date +%s) - start )) s"

@@ -77,7 +77,7 @@ vrrp_instance VI_1 {
     virtual_router_id 51
     priority $3
     version 3
-    advert_int 0.1
+    advert_int 0.3
     smtp_alert
     virtual_ipaddress {
         $VIP/24
@@ -89,7 +89,7 @@ vrrp_instance VI_2 {
     virtual_router_id 52
     priority $3
     version 3
-    advert_int 0.1
+    advert_int 0.3
     virtual_ipaddress {
         $VIP2/24
     }
@@ -162,14 +162,18 @@ kill -TERM "$relay"
 check "SMTP server stopped" wait_until 3 bash -c "! kill -0 $relay 2>/dev/null"
 n_before=$(ls "$MAIL"/*.eml | wc -l)
 crash "$pa"
-check "b takes over after a crash, relay down" wait_until 3 has_addr b eth0 $VIP
+check "b takes over after a crash, relay down" wait_until 5 has_addr b eth0 $VIP
 check "b logs the mail it could not send" wait_until 5 log_has b 'mail: cannot send "\[DIR_B\] VRRP Instance VI_1 - Entering MASTER state" via 10\.77\.0\.25:2525'
 check "and counts it" wait_until 3 stat_at_least b failed 1
 check "b's vigild keeps running" kill -0 "$pb"
 check "no mail arrived while the relay was down" test "$(ls "$MAIL"/*.eml | wc -l)" -eq "$n_before"
 
-# A relay that accepts and never answers: b's mails hang up to 2 x
-# smtp_connect_timeout each; meanwhile b, now master, must keep advertising.
+# A relay that accepts and never answers: a's mails hang up to 2 x
+# smtp_connect_timeout (2 s) each; meanwhile a, master, must keep advertising.
+# advert_int 0.3 gives b a master-down interval of about 1.1 s: shorter than
+# one hung mail, so a loop blocked by a mail shows as a takeover, and longer
+# than the scheduling stalls of a loaded CI machine (with advert_int 0.1, a
+# 0.36 s stall was enough for a spurious takeover).
 # A reload adds VI_3 (smtp_alert) on b, which then mails two transitions.
 relay=$(start_bg m "$T_DIR/smtp-silent.log" python3 "$T_DIR/smtp_sink.py" "$RELAY" "$PORT" "$MAIL" silent)
 check "silent relay listens" wait_until 5 in_ns m bash -c "ss -ltn | grep -q ':$PORT '"
@@ -185,7 +189,7 @@ conf a DIR_A 150 "vrrp_instance VI_3 {
     virtual_router_id 53
     priority 150
     version 3
-    advert_int 0.1
+    advert_int 0.3
     smtp_alert
     virtual_ipaddress {
         10.77.0.103/24
