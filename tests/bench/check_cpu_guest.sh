@@ -4,6 +4,8 @@
 # checks/s) against real listeners, with real IPVS, run by
 #   (a) vigild (its check child), then
 #   (b) keepalived -C (its checker child),
+#   (c) tcp_connect_floor: the same connect + RST close at the same rate, with
+#       nothing else (no loop, no timers): the kernel's own cost of the checks,
 # one after the other in the same guest, each in a fresh network namespace.
 # For each: after a warm-up (from a complete IPVS table), CPU% of
 # the check process over a fixed window from /proc/PID/stat (utime + stime;
@@ -147,6 +149,13 @@ kcpid=$(cat "$T_DIR/kc.pid")
 measure kad "$kcpid" "$lk" "$t0"
 kill -TERM "$kpid"; wait_until 30 bash -c "! kill -0 $kpid 2>/dev/null"
 
+# (c) the floor, at the target rate, for the same window.
+fresh floor
+lf=$(listener floor)
+a1=$(accepted "$lf" floor)
+floor_out=$(in_ns floor "$top_builddir/tests/bench/tcp_connect_floor" "$((S * R / DELAY))" "$WINDOW" "$S" "$R" 2>&1)
+a2=$(accepted "$lf" floor)
+
 row() { printf '%-34s %18s %18s\n' "$1" "$2" "$3"; }
 echo
 row "check process" "vigil" "keepalived"
@@ -157,6 +166,7 @@ row "  anonymous / file-backed kB" "$FIG_vigil_anon / $FIG_vigil_file" "$FIG_kad
 row "  peak RSS (VmHWM) kB" "$FIG_vigil_hwm" "$FIG_kad_hwm"
 row "checks/s accepted by the listener" "$FIG_vigil_rate" "$FIG_kad_rate"
 row "IPVS rules (ipvsadm -Sn lines)" "$FIG_vigil_rules" "$FIG_kad_rules"
+echo "(c) minimal prober, same listener set-up: $floor_out, accepted $(( (a2 - a1) / WINDOW ))/s"
 echo "vigil since start: $(vstat check_probes_started) probes, $(vstat check_probes_failed) failed," \
     "$(vstat check_probes_late) started more than 10 ms late, $(vstat ipvs_reconciles) reconciles"
 exit 0
