@@ -63,8 +63,9 @@ public:
         : loop_(loop),
           ctx_(ctx),
           child_(loop, ctx),
-          probes_(check::make_real_probes(loop)),
-          notify_(loop),
+          scripts_(loop),
+          probes_(check::make_real_probes(loop, scripts_)),
+          notify_(loop, scripts_),
           reconciler_(ipvs::IpvsReconciler::open_netlink()),
           stop_timer_(loop, [this] { finish_stop(); }),
           sweep_timer_(loop, [this] { sweep(); }),
@@ -105,6 +106,8 @@ private:
         if (!cfg) return;
         auto previous = cfg_;  // keeps the old model alive while the engine compares against it
         if (!previous) reconciler_.start(cfg->global.lvs_flush);
+        // Script users and enable_script_security: decided again for this config.
+        scripts_.configure(cfg->global.enable_script_security);
         engine_->apply(cfg);
         cfg_ = std::move(cfg);
         reconcile(why, Pass::Full);
@@ -267,7 +270,6 @@ private:
         spec.user = cfg_->global.script_user;
         spec.group = cfg_->global.script_group;
         spec.timeout = kNotifyTimeout;
-        spec.script_security = cfg_->global.enable_script_security;
         notify_.run(spec);
     }
 
@@ -303,6 +305,7 @@ private:
     ev::Loop* loop_;
     ChildContext& ctx_;
     ChildLoop child_;
+    check::ScriptLauncher scripts_;  // before probes_ and notify_, which use it
     std::unique_ptr<check::ProbeFactory> probes_;
     check::NotifyRunner notify_;
     ipvs::IpvsReconciler reconciler_;

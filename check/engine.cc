@@ -217,7 +217,6 @@ ProbeTarget CheckEngine::target_of(const CheckerRun& run) const {
     t.script.user = c.user.empty() ? cfg_->global.script_user : c.user;
     t.script.group = c.user.empty() ? cfg_->global.script_group : c.group;
     t.script.timeout = c.misc_timeout.count() > 0 ? c.misc_timeout : run.health.policy().delay_loop;
-    t.script.script_security = cfg_->global.enable_script_security;
     t.misc_dynamic = c.misc_dynamic;
     return t;
 }

@@ -50,7 +50,8 @@ public:
 };
 
 // The real probes: TCP connect, HTTP/HTTPS through libcurl's multi-socket API,
-// scripts. One per process; all on `loop`.
-std::unique_ptr<ProbeFactory> make_real_probes(ev::Loop* loop);
+// scripts (started by `scripts`, which must outlive the factory). One per
+// process; all on `loop`.
+std::unique_ptr<ProbeFactory> make_real_probes(ev::Loop* loop, ScriptLauncher& scripts);
 
 }  // namespace vigil::check

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -315,18 +316,20 @@ void CurlMulti::drain() {
 // MISC_CHECK: the script's exit status decides (judge_misc); misc_timeout kills it.
 class MiscProbe final : public Probe {
 public:
-    MiscProbe(ev::Loop* loop, const ProbeTarget& t, ProbeDone done)
+    MiscProbe(ScriptLauncher& scripts, ev::Loop* loop, const ProbeTarget& t, ProbeDone done)
         : done_(std::move(done)), later_(loop, [this] { finish(ProbeResult::failure(), "could not start script"); }) {
         bool dynamic = t.misc_dynamic;
-        script_ = RunningScript::start(loop, t.script, [this, dynamic](int status, bool timed_out) {
-            if (timed_out) return finish(ProbeResult::failure(), "script timeout");
-            ProbeResult r = judge_misc(status, dynamic);
+        script_ = scripts.start(t.script, "MISC_CHECK", [this, dynamic](const ScriptExit& e) {
+            if (!e.started) return finish(ProbeResult::failure(), "could not start script");
+            if (e.timed_out) return finish(ProbeResult::failure(), "script timeout");
+            ProbeResult r = judge_misc(e.wait_status, dynamic);
             std::string why;
             if (!r.ok)
-                why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                        : "killed by signal " + std::to_string(WTERMSIG(status));
+                why = WIFEXITED(e.wait_status) ? "exit status " + std::to_string(WEXITSTATUS(e.wait_status))
+                                               : "killed by signal " + std::to_string(WTERMSIG(e.wait_status));
             finish(r, why);
         });
+        // Refused (unknown user, enable_script_security): reported from the loop too.
         if (!script_) later_.start(std::chrono::nanoseconds{0});
     }
 
@@ -337,18 +340,18 @@ private:
     }
     ProbeDone done_;
     ev::Timer later_;
-    std::unique_ptr<RunningScript> script_;
+    std::unique_ptr<ScriptProcess> script_;
 };
 
 class RealProbes final : public ProbeFactory {
 public:
-    explicit RealProbes(ev::Loop* loop) : loop_(loop) {}
+    RealProbes(ev::Loop* loop, ScriptLauncher& scripts) : loop_(loop), scripts_(scripts) {}
     std::unique_ptr<Probe> start(const ProbeTarget& t, ProbeDone done) override {
         switch (t.type) {
         case config::CheckerType::Tcp: return std::make_unique<TcpProbe>(loop_, t, std::move(done));
         case config::CheckerType::Http:
         case config::CheckerType::Ssl: return std::make_unique<HttpProbe>(curl(), t, std::move(done));
-        case config::CheckerType::Misc: return std::make_unique<MiscProbe>(loop_, t, std::move(done));
+        case config::CheckerType::Misc: return std::make_unique<MiscProbe>(scripts_, loop_, t, std::move(done));
         }
         return nullptr;
     }
@@ -363,11 +366,14 @@ private:
     }
 
     ev::Loop* loop_;
+    ScriptLauncher& scripts_;
     std::unique_ptr<CurlMulti> curl_;
 };
 
 }  // namespace
 
-std::unique_ptr<ProbeFactory> make_real_probes(ev::Loop* loop) { return std::make_unique<RealProbes>(loop); }
+std::unique_ptr<ProbeFactory> make_real_probes(ev::Loop* loop, ScriptLauncher& scripts) {
+    return std::make_unique<RealProbes>(loop, scripts);
+}
 
 }  // namespace vigil::check

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "daemon/log.h"
+
 namespace vigil::script_security {
 namespace {
 
@@ -68,6 +70,22 @@ std::optional<std::string> why_insecure(const std::string& program, const FileSy
     if (!resolved) return "'" + program + "' cannot be resolved";
     if (*resolved != program) return check_chain(*resolved, fs);
     return std::nullopt;
+}
+
+bool Verdicts::allowed(const std::string& program, uid_t uid, const std::string& what) {
+    if (uid != 0 || program.empty()) return true;
+    auto known = known_.find(program);
+    if (known != known_.end()) return known->second;
+    auto why = why_insecure(program, *fs_);
+    bool allowed = !why || !enforce_;
+    if (why && enforce_)
+        VLOG_ERR("%s: not running %s as root: %s (enable_script_security)", what.c_str(), program.c_str(),
+                 why->c_str());
+    else if (why)
+        VLOG_WARN("%s: %s runs as root although %s; enable_script_security would refuse it", what.c_str(),
+                  program.c_str(), why->c_str());
+    known_.emplace(program, allowed);
+    return allowed;
 }
 
 }  // namespace vigil::script_security

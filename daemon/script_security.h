@@ -1,7 +1,7 @@
 // enable_script_security (keepalived.conf(5), SCRIPTS): a program run as
 // root must not be changeable or replaceable by anyone but root. This module
-// says whether a program path meets that; the children decide what to do
-// (refuse it with enable_script_security, warn without).
+// says whether a program path meets that (why_insecure), and what follows
+// (Verdicts: refuse it with enable_script_security, warn without).
 //
 // The rule, as keepalived 2.2 applies it (checked against its behaviour):
 // a path component is unsafe when
@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -45,5 +46,25 @@ const FileSystem& real_filesystem();
 // absolute path, or that cannot be examined, is reported too (it cannot be
 // shown to be safe).
 std::optional<std::string> why_insecure(const std::string& program, const FileSystem& fs = real_filesystem());
+
+// The rule applied to one config's scripts, by both children. With
+// enable_script_security (`enforce`) a program run as root that someone else
+// could change is refused (keepalived: "disabling" it); without, it runs and
+// a warning says what is wrong. Each program is judged, and logged, once per
+// config: a new config gets a new Verdicts (the files may have changed).
+class Verdicts {
+public:
+    explicit Verdicts(bool enforce = false, const FileSystem& fs = real_filesystem()) : enforce_(enforce), fs_(&fs) {}
+    // (`fs` must outlive it.) Whether `program` may run as `uid`: only runs
+    // as root are judged; an empty program (nothing to run) is not. `what`
+    // prefixes the log line ("vrrp_script chk", "VI_1", ...).
+    bool allowed(const std::string& program, uid_t uid, const std::string& what);
+    bool enforced() const { return enforce_; }
+
+private:
+    bool enforce_;
+    const FileSystem* fs_;
+    std::map<std::string, bool> known_;  // by program
+};
 
 }  // namespace vigil::script_security

@@ -1,7 +1,8 @@
 // External programs run by the vrrp child: tracked `vrrp_script`s (health
 // probes whose result changes priority or forces FAULT) and notify scripts
-// (run on every transition). Both never block the event loop: a script is a
-// forked process watched by libev, killed with its process group at timeout.
+// (run on every transition). They run through daemon/script_process (never
+// blocking the loop, killed with their process group at timeout), without a
+// shell: the line is split into words as keepalived does.
 #pragma once
 
 #include <sys/types.h>
@@ -16,6 +17,7 @@
 
 #include "daemon/config/model.h"
 #include "daemon/ev.h"
+#include "daemon/script_process.h"
 #include "daemon/script_user.h"
 
 namespace vigil::vrrp {
@@ -27,36 +29,12 @@ std::vector<std::string> split_command(const std::string& line);
 using vigil::ScriptIdentity;
 using vigil::resolve_script_identity;
 
+using vigil::ScriptExit;
+using vigil::ScriptProcess;
+
 enum class ScriptOutcome { Success, Failure, Timeout, SpawnError };
 const char* to_string(ScriptOutcome o);
-
-// One run of one command.
-class ScriptProcess {
-public:
-    using Done = std::function<void(ScriptOutcome, int exit_code)>;
-    ScriptProcess(ev::Loop* loop, Done done);
-    ~ScriptProcess();  // kills a still-running process group
-    ScriptProcess(const ScriptProcess&) = delete;
-    ScriptProcess& operator=(const ScriptProcess&) = delete;
-
-    // Starts argv[0] with argv (execv, no shell). `timeout` > 0 kills the
-    // process group when it runs out. Completion (including spawn failure)
-    // is always reported through Done, never from inside start().
-    void start(const std::vector<std::string>& argv, const ScriptIdentity& who,
-               std::chrono::milliseconds timeout);
-    bool running() const { return pid_ > 0 || pending_failure_; }
-    pid_t pid() const { return pid_; }
-
-private:
-    void finish(ScriptOutcome o, int code);
-    Done done_;
-    ev::Child child_;
-    ev::Timer timeout_;
-    ev::Timer deferred_;  // reports a spawn failure from the loop, not from start()
-    pid_t pid_ = -1;
-    bool timed_out_ = false;
-    bool pending_failure_ = false;
-};
+ScriptOutcome outcome_of(const ScriptExit& e);
 
 // Pure: keepalived's rise/fall counting. The first result decides at once;
 // after that `rise` consecutive successes are needed to become good and
@@ -86,7 +64,7 @@ public:
 
 private:
     void run();
-    void completed(ScriptOutcome o, int code);
+    void completed(const ScriptExit& e);
     config::VrrpScript cfg_;
     ScriptIdentity who_;
     Changed changed_;

@@ -212,9 +212,8 @@ private:
     std::vector<std::unique_ptr<InstanceRuntime>> instances_;
     std::vector<std::unique_ptr<GroupRuntime>> groups_;
     std::map<std::string, std::unique_ptr<TrackedScript>> scripts_;
-    // script_allowed()'s verdicts by command line, for this config.
-    std::map<std::string, bool> script_verdicts_;
-    bool script_security_ = false;
+    // enable_script_security's verdicts for this config (apply() renews them).
+    script_security::Verdicts script_verdicts_;
     std::deque<std::pair<InstanceRuntime*, Event>> pending_;
     bool dispatching_ = false;
     bool stats_dirty_ = true;
@@ -238,22 +237,11 @@ bool VrrpChild::open_system(std::string* error) {
 // anyone else. With enable_script_security such a script is refused (a
 // tracked one is then ignored by the instances tracking it, a notify script
 // is not run: keepalived's "disabling"); without, it runs and a warning says
-// what is wrong. Checked once per command line and config (apply() clears).
+// what is wrong. Judged once per program and config (apply() renews the
+// verdicts), by the rule the check child applies too (script_security::Verdicts).
 bool VrrpChild::script_allowed(const std::string& command, const ScriptIdentity& who, const std::string& what) {
-    if (who.uid != 0) return true;
-    auto known = script_verdicts_.find(command);
-    if (known != script_verdicts_.end()) return known->second;
     auto argv = split_command(command);
-    auto why = argv.empty() ? std::nullopt : script_security::why_insecure(argv[0]);
-    bool allowed = !why || !script_security_;
-    if (why && script_security_)
-        VLOG_ERR("%s: not running %s as root: %s (enable_script_security)", what.c_str(), argv[0].c_str(),
-                 why->c_str());
-    else if (why)
-        VLOG_WARN("%s: %s runs as root although %s; enable_script_security would refuse it", what.c_str(),
-                  argv[0].c_str(), why->c_str());
-    script_verdicts_[command] = allowed;
-    return allowed;
+    return script_verdicts_.allowed(argv.empty() ? std::string() : argv[0], who.uid, what);
 }
 
 void VrrpChild::build_scripts(const config::Config& cfg) {
@@ -291,10 +279,9 @@ void VrrpChild::apply(const config::Config& cfg, bool initial) {
         who->user = "root";
     }
     script_identity_ = *who;
-    script_security_ = cfg.global.enable_script_security;
+    script_verdicts_ = script_security::Verdicts(cfg.global.enable_script_security);
     // Before instances are retired below: their "Stopping" mails use the new settings.
     mailer_.configure(smtp::settings_from(cfg.global, smtp::local_host_name()));
-    script_verdicts_.clear();
 
     // Which instances survive: same config, and (if grouped) a group whose
     // config and members are all unchanged.

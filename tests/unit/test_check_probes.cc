@@ -129,6 +129,7 @@ struct Outcome {
 };
 
 ev::Loop* g_loop = nullptr;
+std::unique_ptr<ScriptLauncher> g_scripts;
 std::unique_ptr<ProbeFactory> g_probes;
 std::unique_ptr<TinyServer> g_server;
 
@@ -167,7 +168,8 @@ int setup(void**) {
     if (getuid() != 0) return 0;
     if (enter_private_netns_with_lo() != 0) return -1;
     g_loop = ev_default_loop(0);
-    g_probes = make_real_probes(g_loop);
+    g_scripts = std::make_unique<ScriptLauncher>(g_loop);
+    g_probes = make_real_probes(g_loop, *g_scripts);
     g_server = std::make_unique<TinyServer>(g_loop);
     g_responses["/len"] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
     g_responses["/chunked"] =
@@ -185,6 +187,7 @@ int setup(void**) {
 int teardown(void**) {
     g_server.reset();
     g_probes.reset();
+    g_scripts.reset();
     return 0;
 }
 
@@ -295,13 +298,22 @@ void test_misc(void**) {
     assert_false(o.result.ok);
     assert_string_equal(o.reason.c_str(), "script timeout");
     assert_true(o.seconds < 1.0);
+    // Run through /bin/sh -c: shell syntax works.
+    t.script.command = "test \"$(echo a b)\" = 'a b' && exit 0";
+    t.script.timeout = milliseconds{2000};
+    t.misc_dynamic = false;
+    assert_true(run_probe(t).result.ok);
     t.script.user = "no-such-user-vigil";
     t.script.command = "exit 0";
-    assert_false(run_probe(t).result.ok);
+    o = run_probe(t);
+    assert_false(o.result.ok);
+    assert_string_equal(o.reason.c_str(), "could not start script");
 }
 
 // enable_script_security: a program that another user could replace does not
 // run as root with it (the check fails), and runs (with a warning) without.
+// Decided once per config, as in the vrrp child: a change on disk counts from
+// the next config on.
 void test_misc_script_security(void**) {
     NEED_ROOT();
     char dir[] = "/tmp/vigil-misc-sec.XXXXXX";
@@ -317,14 +329,16 @@ void test_misc_script_security(void**) {
     t.script.timeout = milliseconds{2000};
     t.script.user = "root";
     t.script.command = script + " arg";
-    t.script.script_security = true;
+    g_scripts->configure(true);
     assert_true(run_probe(t).result.ok);  // nobody else can change it
 
     chmod(dir, 0777);  // now anyone can replace ok.sh
+    assert_true(run_probe(t).result.ok);  // judged with this config already
+    g_scripts->configure(true);           // a reload: judged again
     Outcome o = run_probe(t);
     assert_false(o.result.ok);
     assert_string_equal(o.reason.c_str(), "could not start script");
-    t.script.script_security = false;
+    g_scripts->configure(false);
     assert_true(run_probe(t).result.ok);  // runs, with a warning
 
     unlink(script.c_str());
@@ -333,7 +347,8 @@ void test_misc_script_security(void**) {
 
 void test_notify_runner_bounded(void**) {
     ev::Loop* loop = ev_default_loop(0);
-    NotifyRunner runner(loop, 2);
+    ScriptLauncher scripts(loop);
+    NotifyRunner runner(loop, scripts, 2);
     ScriptSpec slow{"sleep 0.2", "", "", milliseconds{5000}};
     assert_true(runner.run(slow));
     assert_true(runner.run(slow));

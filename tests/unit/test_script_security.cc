@@ -143,12 +143,40 @@ void test_real_filesystem(void**) {
     rmdir(d);
 }
 
+// What the children do with the rule: refuse with enable_script_security,
+// run without; only runs as root are judged; each program once per config.
+void test_verdicts(void**) {
+    FakeFs f = sample();
+    int lookups = 0;
+    FileSystem counting = f.fs();
+    auto lstat = counting.lstat;
+    counting.lstat = [&lookups, lstat](const std::string& p) {
+        ++lookups;
+        return lstat(p);
+    };
+
+    Verdicts enforce(true, counting);
+    assert_true(enforce.allowed("/etc/vigil/ok.sh", 0, "t"));
+    assert_false(enforce.allowed("/etc/vigil/world.sh", 0, "t"));
+    assert_true(enforce.allowed("/etc/vigil/world.sh", kNobody, "t"));  // not root: not judged
+    assert_true(enforce.allowed("", 0, "t"));                           // nothing to run
+    int after_first = lookups;
+    assert_false(enforce.allowed("/etc/vigil/world.sh", 0, "t"));
+    assert_true(enforce.allowed("/etc/vigil/ok.sh", 0, "t"));
+    assert_int_equal(lookups, after_first);  // judged once for this config
+
+    Verdicts warn(false, counting);
+    assert_true(warn.allowed("/etc/vigil/world.sh", 0, "t"));  // runs, with a warning
+    assert_true(warn.allowed("/open/x.sh", 0, "t"));
+}
+
 }  // namespace
 
 int main() {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule),
         cmocka_unit_test(test_real_filesystem),
+        cmocka_unit_test(test_verdicts),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -1,8 +1,8 @@
-// Script helpers: keepalived's word splitting, rise/fall counting, the notify
-// argument list, and the non-blocking runner (real fork/exec of /bin/sh, the
-// loop keeps running, a timeout kills the process group).
+// Script helpers of the vrrp child: keepalived's word splitting, rise/fall
+// counting, the notify argument list, and how a run's end maps to an outcome.
+// The runner itself is tested in test_script_process.
 
-#include <unistd.h>
+#include <signal.h>
 
 #include <chrono>
 #include <string>
@@ -77,50 +77,18 @@ static void test_notify_arguments(void**) {
     assert_string_equal(g[1].c_str(), "GROUP");
 }
 
-struct RunResult {
-    bool done = false;
-    ScriptOutcome outcome = ScriptOutcome::SpawnError;
-    int code = -2;
-};
-
-static RunResult run(const Words& argv, std::chrono::milliseconds timeout, double* elapsed) {
-    ev::Loop* loop = EV_DEFAULT;
-    RunResult r;
-    ScriptProcess p(loop, [&](ScriptOutcome o, int code) {
-        r = {true, o, code};
-        ev_break(loop, EVBREAK_ALL);
-    });
-    ScriptIdentity me{getuid(), getgid(), "self"};
-    ev::Timer guard(loop, [&] { ev_break(loop, EVBREAK_ALL); });
-    guard.start(5s);
-    double t0 = ev_time();
-    p.start(argv, me, timeout);
-    assert_true(p.running());  // start() returns at once; the loop sees the end
-    ev_run(loop, 0);
-    *elapsed = ev_time() - t0;
-    return r;
-}
-
-static void test_runner_outcomes(void**) {
-    double t;
-    auto ok = run({"/bin/sh", "-c", "exit 0"}, 2000ms, &t);
-    assert_true(ok.done && ok.outcome == ScriptOutcome::Success);
-    auto bad = run({"/bin/sh", "-c", "exit 3"}, 2000ms, &t);
-    assert_true(bad.done && bad.outcome == ScriptOutcome::Failure);
-    assert_int_equal(bad.code, 3);
-    auto missing = run({"/nonexistent/script"}, 2000ms, &t);
-    assert_true(missing.done && missing.outcome == ScriptOutcome::Failure);
-    assert_int_equal(missing.code, 127);
-    auto empty = run({}, 2000ms, &t);
-    assert_true(empty.done && empty.outcome == ScriptOutcome::SpawnError);
-}
-
-static void test_runner_timeout_kills_group(void**) {
-    double t;
-    // The child of the script must die too: the whole group is killed.
-    auto r = run({"/bin/sh", "-c", "sleep 10 & sleep 10"}, 200ms, &t);
-    assert_true(r.done && r.outcome == ScriptOutcome::Timeout);
-    assert_true(t < 2.0);
+// How the runner's report maps to what rise/fall and the logs see.
+static void test_outcome_of(void**) {
+    ScriptExit not_started;
+    assert_true(outcome_of(not_started) == ScriptOutcome::SpawnError);
+    ScriptExit ok{true, false, 0};  // exited 0
+    assert_true(outcome_of(ok) == ScriptOutcome::Success);
+    ScriptExit bad{true, false, 3 << 8};  // exited 3
+    assert_true(outcome_of(bad) == ScriptOutcome::Failure);
+    ScriptExit signalled{true, false, SIGTERM};
+    assert_true(outcome_of(signalled) == ScriptOutcome::Failure);
+    ScriptExit timed_out{true, true, SIGKILL};
+    assert_true(outcome_of(timed_out) == ScriptOutcome::Timeout);
 }
 
 int main() {
@@ -129,8 +97,7 @@ int main() {
         cmocka_unit_test(test_rise_fall),
         cmocka_unit_test(test_rise_fall_first_failure),
         cmocka_unit_test(test_notify_arguments),
-        cmocka_unit_test(test_runner_outcomes),
-        cmocka_unit_test(test_runner_timeout_kills_group),
+        cmocka_unit_test(test_outcome_of),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
