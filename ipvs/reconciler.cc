@@ -36,6 +36,10 @@ void IpvsReconciler::set_desired(Table desired, OwnedSet owned) {
     for (const auto& key : owned_)
         if (!owned.count(key)) previously_owned_.insert(key);
     for (const auto& key : owned) previously_owned_.erase(key);
+    if (known_is_desired_) {
+        known_ = std::move(desired_);  // what the kernel holds, until the next pass
+        known_is_desired_ = false;
+    }
     desired_ = std::move(desired);
     owned_ = std::move(owned);
 }
@@ -48,7 +52,7 @@ OwnedSet IpvsReconciler::owned_all() const {
 
 bool IpvsReconciler::start(bool lvs_flush) {
     if (!kernel_ || !lvs_flush) return kernel_ != nullptr;
-    known_.reset();
+    forget_known();
     VLOG_NOTICE("ipvs: lvs_flush: flushing the whole IPVS table");
     return kernel_->flush();
 }
@@ -66,6 +70,16 @@ void IpvsReconciler::report(const char* what, const ReconcileStats& s) {
     totals_.sendmsg_calls += s.sendmsg_calls;
     totals_.failures += s.failures;
     if (s.rounds > 1) totals_.resyncs += static_cast<uint64_t>(s.rounds - 1);
+}
+
+void IpvsReconciler::known_matches_desired() {
+    known_.reset();
+    known_is_desired_ = true;
+}
+
+void IpvsReconciler::forget_known() {
+    known_.reset();
+    known_is_desired_ = false;
 }
 
 ReconcileStats IpvsReconciler::reconcile() {
@@ -119,20 +133,20 @@ ReconcileStats IpvsReconciler::reconcile() {
         // Whatever an old config declared is gone from the kernel now, and
         // the kernel holds exactly what we want.
         previously_owned_.clear();
-        known_ = desired_;
+        known_matches_desired();
     } else {
-        known_.reset();
+        forget_known();
     }
     report("reconcile", stats);
     return stats;
 }
 
 ReconcileStats IpvsReconciler::update() {
-    if (!kernel_ || !known_) return reconcile();
+    if (!kernel_ || (!known_is_desired_ && !known_)) return reconcile();
     ReconcileStats stats;
     ++totals_.reconciles;
     stats.rounds = 1;
-    auto changes = diff(desired_, *known_, owned_all());
+    auto changes = diff(desired_, known_is_desired_ ? desired_ : *known_, owned_all());
     stats.changes = changes.size();
     if (changes.empty()) return stats;  // nothing to say: no log line per no-op
     ApplyResult res = kernel_->apply(changes);
@@ -143,7 +157,7 @@ ReconcileStats IpvsReconciler::update() {
         // what we believed is wrong. Read it back and do it properly.
         VLOG_INFO("ipvs: update: %zu of %zu changes not applied cleanly; re-reading the table",
                   res.failures.size(), changes.size());
-        known_.reset();
+        forget_known();
         report("update", stats);
         ReconcileStats full = reconcile();
         full.messages += stats.messages;
@@ -152,7 +166,7 @@ ReconcileStats IpvsReconciler::update() {
         return full;
     }
     previously_owned_.clear();
-    known_ = desired_;
+    known_matches_desired();
     report("update", stats);
     return stats;
 }
@@ -160,7 +174,7 @@ ReconcileStats IpvsReconciler::update() {
 ReconcileStats IpvsReconciler::stop(bool lvs_flush_on_stop) {
     ReconcileStats stats;
     if (!kernel_) return stats;
-    known_.reset();
+    forget_known();
     if (lvs_flush_on_stop) {
         VLOG_NOTICE("ipvs: lvs_flush_on_stop: flushing the whole IPVS table");
         stats.rounds = 1;

@@ -287,6 +287,27 @@ void update_uses_the_known_table_without_dumping(void**) {
     assert_non_null(strstr(r.rec.stats_text().c_str(), "ipvs_table_reads 1\n"));
 }
 
+// The reconciler keeps no copy of a table the kernel holds exactly; a second
+// set_desired() before the update must still diff against the kernel's state,
+// not against the table the first one replaced.
+void update_after_two_desired_tables_diffs_against_the_kernel(void**) {
+    Rig r;
+    r.rec.update();
+    Table first = desired_table();
+    first.begin()->second.dests.begin()->second.weight = 0;
+    r.rec.set_desired(first, keys_of(first));
+    Table second = desired_table();
+    std::next(second.begin()->second.dests.begin())->second.weight = 7;
+    r.rec.set_desired(second, keys_of(second));
+    auto s = r.rec.update();
+    assert_int_equal(s.messages, 1);  // only the second table's edit: the first never reached the kernel
+    assert_int_equal(r.kernel->dumps, 1);
+    Table without_foreign = r.kernel->table;
+    without_foreign.erase(foreign_key());
+    assert_true(without_foreign == second);
+    assert_true(r.rec.desired() == second);
+}
+
 void update_falls_back_when_the_table_changed_under_it(void**) {
     Rig r;
     r.rec.reconcile();
@@ -330,6 +351,7 @@ int main() {
         cmocka_unit_test(lost_ack_triggers_reread),
         cmocka_unit_test(refused_rule_is_counted_and_others_apply),
         cmocka_unit_test(update_uses_the_known_table_without_dumping),
+        cmocka_unit_test(update_after_two_desired_tables_diffs_against_the_kernel),
         cmocka_unit_test(update_falls_back_when_the_table_changed_under_it),
         cmocka_unit_test(unavailable_ipvs_is_a_noop),
     };
