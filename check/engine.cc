@@ -165,7 +165,7 @@ void CheckEngine::apply(std::shared_ptr<const config::Config> cfg) {
         for (uint32_t i = 0; i < server.checker_count; ++i) {
             const CheckerRun& run = *checkers[server.first_checker + i];
             up = up && run.health.health() == Health::Up;
-            if (run.cfg->misc_dynamic && run.health.dynamic_weight()) server.dynamic_weight = run.health.dynamic_weight();
+            if (run.cfg->misc->dynamic && run.health.dynamic_weight()) server.dynamic_weight = run.health.dynamic_weight();
         }
         server.up = up;
         if (old && old->up != up)
@@ -211,13 +211,14 @@ ProbeTarget CheckEngine::target_of(const CheckerRun& run) const {
     t.port = c.connect_port.value_or(rs.port.value_or(vs_port));
     t.bindto = c.bindto;
     t.timeout = c.connect_timeout;
-    t.urls = c.urls;
-    t.virtualhost = c.virtualhost;
-    t.script.command = c.misc_path;
-    t.script.user = c.user.empty() ? cfg_->global.script_user : c.user;
-    t.script.group = c.user.empty() ? cfg_->global.script_group : c.group;
-    t.script.timeout = c.misc_timeout.count() > 0 ? c.misc_timeout : run.health.policy().delay_loop;
-    t.misc_dynamic = c.misc_dynamic;
+    t.urls = c.http->urls;
+    t.virtualhost = c.http->virtualhost;
+    const config::MiscCheckSettings& misc = *c.misc;
+    t.script.command = misc.path;
+    t.script.user = misc.user.empty() ? cfg_->global.script_user : misc.user;
+    t.script.group = misc.user.empty() ? cfg_->global.script_group : misc.group;
+    t.script.timeout = misc.timeout.count() > 0 ? misc.timeout : run.health.policy().delay_loop;
+    t.misc_dynamic = misc.dynamic;
     return t;
 }
 
@@ -262,7 +263,7 @@ void CheckEngine::update_server(ServerRun& server) {
     for (uint32_t i = 0; i < server.checker_count; ++i) {
         const CheckerRun& run = *checkers_[server.first_checker + i];
         up = up && run.health.health() == Health::Up;
-        if (run.cfg->misc_dynamic && run.health.dynamic_weight()) weight = run.health.dynamic_weight();
+        if (run.cfg->misc->dynamic && run.health.dynamic_weight()) weight = run.health.dynamic_weight();
     }
     bool weight_changed = weight != server.dynamic_weight;
     server.dynamic_weight = weight;

@@ -111,19 +111,20 @@ void checker(Writer& w, const Checker& k) {
     w.line("delay_before_retry " + secs(k.delay_before_retry));
     if (k.delay_loop) w.line("delay_loop " + secs(*k.delay_loop));
     if (k.warmup) w.line("warmup " + secs(*k.warmup));
-    for (const auto& u : k.urls) {
+    for (const auto& u : k.http->urls) {
         w.open("url");
         w.str("path", u.path);
         if (u.status_code) w.line("status_code " + std::to_string(*u.status_code));
         w.str("digest", u.digest);
         w.close();
     }
-    w.str("virtualhost", k.virtualhost);
+    w.str("virtualhost", k.http->virtualhost);
     if (k.type == CheckerType::Misc) {
-        w.str("misc_path", k.misc_path);
-        if (k.misc_timeout.count()) w.line("misc_timeout " + secs(k.misc_timeout));
-        w.flag("misc_dynamic", k.misc_dynamic);
-        if (!k.user.empty()) w.line("user " + word(k.user) + (k.group.empty() ? "" : " " + word(k.group)));
+        const MiscCheckSettings& m = *k.misc;
+        w.str("misc_path", m.path);
+        if (m.timeout.count()) w.line("misc_timeout " + secs(m.timeout));
+        w.flag("misc_dynamic", m.dynamic);
+        if (!m.user.empty()) w.line("user " + word(m.user) + (m.group.empty() ? "" : " " + word(m.group)));
     }
     w.close();
 }

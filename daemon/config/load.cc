@@ -922,7 +922,7 @@ void url_block(Builder& b, const Statement& s, Checker& k, const Context& c) {
         b.error(*s.keyword, "url without a path in " + c);
         return;
     }
-    k.urls.push_back(u);
+    k.http.edit().urls.push_back(u);
 }
 
 void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context& rs_ctx) {
@@ -957,20 +957,21 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context
             if (!st.has_block) b.error(*st.keyword, "'url' needs a { } block in " + ctx);
             else url_block(b, st, k, ctx);
         } else if (is_http && kw == "virtualhost" && !st.has_block) {
-            if (auto v = b.string_arg(st, ctx)) k.virtualhost = *v;
+            if (auto v = b.string_arg(st, ctx)) k.http.edit().virtualhost = *v;
         } else if (k.type == CheckerType::Misc && kw == "misc_path" && !st.has_block) {
             if (!b.nargs(st, 1, 3, ctx)) continue;
-            k.misc_path = std::string(st.arg(0).text);
-            if (st.nargs >= 2) k.user = std::string(st.arg(1).text);
-            if (st.nargs >= 3) k.group = std::string(st.arg(2).text);
+            MiscCheckSettings& misc = k.misc.edit();
+            misc.path = std::string(st.arg(0).text);
+            if (st.nargs >= 2) misc.user = std::string(st.arg(1).text);
+            if (st.nargs >= 3) misc.group = std::string(st.arg(2).text);
         } else if (k.type == CheckerType::Misc && kw == "misc_timeout" && !st.has_block) {
-            if (auto v = b.timer_arg(st, milliseconds(1), milliseconds(86400'000), ctx)) k.misc_timeout = *v;
+            if (auto v = b.timer_arg(st, milliseconds(1), milliseconds(86400'000), ctx)) k.misc.edit().timeout = *v;
         } else if (k.type == CheckerType::Misc && kw == "misc_dynamic" && !st.has_block) {
-            if (auto v = b.flag(st, ctx)) k.misc_dynamic = *v;
+            if (auto v = b.flag(st, ctx)) k.misc.edit().dynamic = *v;
         } else if (k.type == CheckerType::Misc && kw == "user" && !st.has_block) {
             if (!b.nargs(st, 1, 2, ctx)) continue;
-            k.user = std::string(st.arg(0).text);
-            k.group = st.nargs == 2 ? std::string(st.arg(1).text) : std::string();
+            k.misc.edit().user = std::string(st.arg(0).text);
+            k.misc.edit().group = st.nargs == 2 ? std::string(st.arg(1).text) : std::string();
         } else {
             std::vector<std::string_view> known;
             for (const auto& c : kCheckerCommon) known.push_back(c.name);
@@ -979,8 +980,8 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context
             b.unknown(st, ctx, known);
         }
     }
-    if (k.type == CheckerType::Misc && k.misc_path.empty()) b.error(*s.keyword, "MISC_CHECK without misc_path in " + rs_ctx);
-    if ((k.type == CheckerType::Http || k.type == CheckerType::Ssl) && k.urls.empty())
+    if (k.type == CheckerType::Misc && k.misc->path.empty()) b.error(*s.keyword, "MISC_CHECK without misc_path in " + rs_ctx);
+    if ((k.type == CheckerType::Http || k.type == CheckerType::Ssl) && k.http->urls.empty())
         b.error(*s.keyword, std::string(n) + " without a url { path ... } in " + rs_ctx);
 }
 

@@ -168,25 +168,66 @@ struct HttpUrl {
     bool operator==(const HttpUrl&) const = default;
 };
 
+// A value kept behind a pointer, for the part of a struct most instances
+// leave at its defaults: unset, it reads as a default T and costs one
+// pointer. Copies are deep and comparison is by value (unset equals a
+// default T), so the owner keeps value semantics.
+template <class T>
+class OutOfLine {
+public:
+    OutOfLine() = default;
+    OutOfLine(const OutOfLine& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+    OutOfLine(OutOfLine&&) noexcept = default;
+    OutOfLine& operator=(const OutOfLine& o) {
+        if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+        return *this;
+    }
+    OutOfLine& operator=(OutOfLine&&) noexcept = default;
+    const T& operator*() const { return p_ ? *p_ : defaults(); }
+    const T* operator->() const { return &**this; }
+    T& edit() {  // allocates on first write
+        if (!p_) p_ = std::make_unique<T>();
+        return *p_;
+    }
+    friend bool operator==(const OutOfLine& a, const OutOfLine& b) { return *a == *b; }
+
+private:
+    static const T& defaults() {
+        static const T d;
+        return d;
+    }
+    std::unique_ptr<T> p_;
+};
+
+struct HttpGetSettings {  // HTTP_GET / SSL_GET
+    std::vector<HttpUrl> urls;
+    std::string virtualhost;
+    bool operator==(const HttpGetSettings&) const = default;
+};
+
+struct MiscCheckSettings {  // MISC_CHECK
+    std::string path;                       // misc_path
+    milliseconds timeout{0};                // misc_timeout; 0: delay_loop
+    bool dynamic = false;                   // misc_dynamic
+    std::string user, group;
+    bool operator==(const MiscCheckSettings&) const = default;
+};
+
 struct Checker {
     CheckerType type = CheckerType::Tcp;
+    int retry = 1;                          // also `nb_get_retry` (old name)
     SourceLoc where;
     std::optional<IpAddress> connect_ip;    // default: real server address
-    std::optional<uint16_t> connect_port;   // default: real server port
     std::optional<IpAddress> bindto;
+    std::optional<uint16_t> connect_port;   // default: real server port
     milliseconds connect_timeout{5000};
-    int retry = 1;                          // also `nb_get_retry` (old name)
     milliseconds delay_before_retry{1000};
     std::optional<milliseconds> delay_loop; // overrides the virtual server's
     std::optional<milliseconds> warmup;     // unset: random 0..delay_loop at start
-    // HTTP_GET / SSL_GET
-    std::vector<HttpUrl> urls;
-    std::string virtualhost;
-    // MISC_CHECK
-    std::string misc_path;
-    milliseconds misc_timeout{0};           // 0: delay_loop
-    bool misc_dynamic = false;
-    std::string user, group;
+    // Out of line: a config of 10,000 TCP_CHECKs would otherwise carry 10,000
+    // empty url lists and script settings (half of each Checker's size).
+    OutOfLine<HttpGetSettings> http;        // set for HTTP_GET / SSL_GET
+    OutOfLine<MiscCheckSettings> misc;      // set for MISC_CHECK
     bool operator==(const Checker&) const = default;
 };
 

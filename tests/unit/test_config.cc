@@ -164,7 +164,7 @@ void test_every_keyword(void**) {
     assert_int_equal(*v6.persistence_granularity, 64);
     assert_int_equal(v6.persistence_timeout->count(), 360);
     assert_string_equal(v6.sched_flags.at(0).c_str(), "mh-port");
-    assert_int_equal(*v6.real_servers[0].checkers[0].urls[0].status_code, 204);
+    assert_int_equal(*v6.real_servers[0].checkers[0].http->urls[0].status_code, 204);
     const auto& vs = c.virtual_servers[0];
     assert_true(vs.key == VirtualServerKey(IpPort{ip("192.168.10.100"), 80}));
     assert_int_equal(vs.delay_loop.count(), 10000);
@@ -196,12 +196,12 @@ void test_every_keyword(void**) {
     assert_int_equal(rs.checkers.size(), 1);
     const auto& hc = rs.checkers[0];
     assert_true(hc.type == CheckerType::Http);
-    assert_int_equal(hc.urls.size(), 2);
-    assert_string_equal(hc.urls[0].path.c_str(), "/health");
-    assert_int_equal(*hc.urls[0].status_code, 200);
-    assert_string_equal(hc.urls[0].digest.c_str(), "9b3a0c85a887a256d6939da88aabd8cd");
-    assert_false(hc.urls[1].status_code.has_value());
-    assert_string_equal(hc.virtualhost.c_str(), "www.example.com");
+    assert_int_equal(hc.http->urls.size(), 2);
+    assert_string_equal(hc.http->urls[0].path.c_str(), "/health");
+    assert_int_equal(*hc.http->urls[0].status_code, 200);
+    assert_string_equal(hc.http->urls[0].digest.c_str(), "9b3a0c85a887a256d6939da88aabd8cd");
+    assert_false(hc.http->urls[1].status_code.has_value());
+    assert_string_equal(hc.http->virtualhost.c_str(), "www.example.com");
     assert_true(hc.connect_ip == ip("192.168.10.21"));
     assert_int_equal(*hc.connect_port, 8081);
     assert_true(hc.bindto == ip("192.168.10.2"));
@@ -217,10 +217,10 @@ void test_every_keyword(void**) {
     assert_true(rs2.checkers[0].type == CheckerType::Ssl);
     const auto& mc = rs2.checkers[1];
     assert_true(mc.type == CheckerType::Misc);
-    assert_string_equal(mc.misc_path.c_str(), "/usr/local/bin/check rs2");
-    assert_string_equal(mc.user.c_str(), "nobody");
-    assert_int_equal(mc.misc_timeout.count(), 4000);
-    assert_true(mc.misc_dynamic);
+    assert_string_equal(mc.misc->path.c_str(), "/usr/local/bin/check rs2");
+    assert_string_equal(mc.misc->user.c_str(), "nobody");
+    assert_int_equal(mc.misc->timeout.count(), 4000);
+    assert_true(mc.misc->dynamic);
 
     const auto& fw = c.virtual_servers[1];
     assert_true(fw.key == VirtualServerKey(Fwmark{7}));
@@ -269,7 +269,7 @@ void test_defaults(void**) {
     assert_int_equal(ck[1].retry, 1);
     assert_int_equal(ck[1].delay_before_retry.count(), 3000);  // HTTP_GET: 3 s
     assert_int_equal(ck[2].retry, 0);                           // MISC_CHECK: 0
-    assert_int_equal(ck[2].misc_timeout.count(), 0);            // 0 = delay_loop
+    assert_int_equal(ck[2].misc->timeout.count(), 0);            // 0 = delay_loop
 }
 
 // Each case: config text and a substring the error list must contain (with
@@ -603,6 +603,39 @@ void test_dump_round_trip(void**) {
     assert_true(*b.config == changed);
 }
 
+// HTTP_GET / MISC_CHECK settings live out of line (OutOfLine): a copied model
+// is still a deep, independent copy, and equality still compares the values.
+void test_checker_settings_value_semantics(void**) {
+    auto r = load_text("virtual_server 192.168.10.1 80 {\n"
+                       " real_server 192.168.10.2 80 {\n"
+                       "  HTTP_GET {\n   url {\n    path /health\n   }\n   virtualhost www.example.com\n  }\n"
+                       "  MISC_CHECK {\n   misc_path /bin/true\n   misc_dynamic\n  }\n"
+                       "  TCP_CHECK {\n  }\n"
+                       " }\n}\n",
+                       "t.conf");
+    assert_true(r.ok());
+    Config copy = *r.config;
+    assert_true(copy == *r.config);
+    auto& ck = copy.virtual_servers[0].real_servers[0].checkers;
+    const auto& orig = r.config->virtual_servers[0].real_servers[0].checkers;
+    assert_ptr_not_equal(&*ck[0].http, &*orig[0].http);  // not shared
+    ck[1].misc.edit().path = "/bin/false";
+    assert_string_equal(orig[1].misc->path.c_str(), "/bin/true");
+    assert_false(copy == *r.config);
+    ck[1].misc.edit().path = "/bin/true";
+    assert_true(copy == *r.config);
+    ck[0].http.edit().urls[0].path = "/other";
+    assert_false(copy == *r.config);
+    // Unset reads as the defaults, and equals settings written back to them.
+    assert_true(orig[2].http->urls.empty());
+    assert_false(orig[2].misc->dynamic);
+    Checker tcp = orig[2];
+    tcp.misc.edit().dynamic = false;
+    assert_true(tcp == orig[2]);
+    tcp.misc.edit().dynamic = true;
+    assert_false(tcp == orig[2]);
+}
+
 // Core sends each child its part on reload: the part re-parses to the model
 // with the other part's sections empty, and same_part tells the parts apart.
 void test_dump_parts(void**) {
@@ -812,6 +845,7 @@ int main() {
         cmocka_unit_test(test_includes),
         cmocka_unit_test(test_etc_examples),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_checker_settings_value_semantics),
         cmocka_unit_test(test_dump_parts),
         cmocka_unit_test(test_malformed_input),
         cmocka_unit_test(test_large_config_time),
