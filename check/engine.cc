@@ -1,6 +1,7 @@
 #include "check/engine.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include "daemon/log.h"
@@ -305,6 +306,35 @@ RealServerHealth CheckEngine::health_of(const config::VirtualServer& vs, const c
     const ServerRun* s = find_server(vs, rs);
     if (!s) return {};
     return {s->up, s->dynamic_weight};
+}
+
+HealthOf CheckEngine::initial_health(const config::Config& cfg) {
+    // Only an alpha virtual server whose real servers differ in having
+    // checkers needs its first listings looked up (a duplicate takes the
+    // first listing's health, as apply() does); every other answer follows
+    // from the entry itself.
+    using Listing = std::pair<IpAddress, std::optional<uint16_t>>;
+    auto first_has_checkers =
+        std::make_shared<std::map<const config::VirtualServer*, std::map<Listing, bool>>>();
+    for (const auto& vs : cfg.virtual_servers) {
+        if (!vs.alpha) continue;
+        auto with = [](const config::RealServer& rs) { return !rs.checkers.empty(); };
+        if (std::all_of(vs.real_servers.begin(), vs.real_servers.end(), with) ||
+            std::none_of(vs.real_servers.begin(), vs.real_servers.end(), with))
+            continue;
+        auto& firsts = (*first_has_checkers)[&vs];
+        for (const auto& rs : vs.real_servers) firsts.emplace(Listing{rs.addr, rs.port}, with(rs));
+    }
+    return [first_has_checkers](const config::VirtualServer& vs, const config::RealServer& rs) {
+        RealServerHealth h;
+        if (!vs.alpha) return h;
+        bool has_checkers = !rs.checkers.empty();
+        if (auto v = first_has_checkers->find(&vs); v != first_has_checkers->end())
+            if (auto first = v->second.find(Listing{rs.addr, rs.port}); first != v->second.end())
+                has_checkers = first->second;
+        h.up = !has_checkers;
+        return h;
+    };
 }
 
 std::string CheckEngine::describe() const {

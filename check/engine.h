@@ -67,6 +67,14 @@ public:
     ServerChanged on_server_changed;
 
     RealServerHealth health_of(const config::VirtualServer& vs, const config::RealServer& rs) const;
+    // The health every real server of `cfg` has right after the first
+    // apply() (no checker to keep): UP, or DOWN when its virtual server has
+    // alpha and the server has checkers (they start DOWN); a server listed
+    // twice in one virtual server takes its first listing's. Needs no
+    // engine, so the check child can program the kernel from it before it
+    // builds the checkers (10,000 of them take a while). Valid while `cfg`
+    // lives.
+    static HealthOf initial_health(const config::Config& cfg);
     HealthOf health_fn() const {
         return [this](const config::VirtualServer& vs, const config::RealServer& rs) { return health_of(vs, rs); };
     }

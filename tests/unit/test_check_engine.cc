@@ -281,6 +281,48 @@ void test_real_server_listed_twice(void**) {
     assert_true(f.up(copy, 1));
 }
 
+// What the check child programs the kernel with at start, before building
+// the checkers, is exactly the health apply() then gives every real server:
+// up, down with alpha when it has checkers, a duplicate as its first listing.
+void test_initial_health_is_the_health_after_the_first_apply(void**) {
+    Fixture f;
+    auto cfg = make_config(3);
+    auto& plain = cfg->virtual_servers[0];
+    plain.real_servers[1].checkers.clear();
+    config::VirtualServer alpha = plain;  // alpha, every server checked but .2
+    alpha.key = config::IpPort{ip("10.0.0.2"), 80};
+    alpha.alpha = true;
+    auto& rss = alpha.real_servers;
+    rss.push_back(rss[1]);                 // .2 again, this time checked
+    rss.back().checkers = rss[0].checkers;
+    rss.push_back(rss[0]);                 // .1 again, this time unchecked
+    rss.back().checkers.clear();
+    config::VirtualServer all_checked = make_config(2)->virtual_servers[0];
+    all_checked.key = config::IpPort{ip("10.0.0.3"), 80};
+    all_checked.alpha = true;
+    cfg->virtual_servers.push_back(alpha);
+    cfg->virtual_servers.push_back(all_checked);
+
+    HealthOf initial = CheckEngine::initial_health(*cfg);
+    f.engine->apply(cfg);
+    const std::vector<std::vector<bool>> expected = {
+        {true, true, true},               // no alpha
+        {false, true, false, true, false},  // alpha: .1, .2 (no checkers), .3, .2 (as first), .1 (as first)
+        {false, false},                   // alpha, all checked
+    };
+    for (size_t v = 0; v < cfg->virtual_servers.size(); ++v) {
+        const auto& vs = cfg->virtual_servers[v];
+        assert_int_equal(vs.real_servers.size(), expected[v].size());
+        for (size_t r = 0; r < vs.real_servers.size(); ++r) {
+            RealServerHealth want = f.engine->health_of(vs, vs.real_servers[r]);
+            RealServerHealth got = initial(vs, vs.real_servers[r]);
+            assert_int_equal(want.up, expected[v][r]);
+            assert_int_equal(got.up, want.up);
+            assert_false(got.dynamic_weight.has_value());
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -293,6 +335,7 @@ int main() {
         cmocka_unit_test(test_server_up_only_when_all_checkers_up),
         cmocka_unit_test(test_tcp_and_udp_services_on_one_address),
         cmocka_unit_test(test_real_server_listed_twice),
+        cmocka_unit_test(test_initial_health_is_the_health_after_the_first_apply),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
