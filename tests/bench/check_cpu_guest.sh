@@ -79,7 +79,13 @@ fresh() {
     in_ns "$1" sysctl -qw net.core.somaxconn=4096
 }
 # listener NAME: a listener on port 80 in NAME; prints its PID.
-listener() { start_bg "$1" "$T_DIR/$1.listener.log" python3 "$T_DIR/listener.py" "$T_DIR/$1.accepted"; }
+# Waits until it listens: SIGUSR1 before python has set its handler kills it.
+listener() {
+    local pid
+    pid=$(start_bg "$1" "$T_DIR/$1.listener.log" python3 "$T_DIR/listener.py" "$T_DIR/$1.accepted")
+    wait_until 30 in_ns "$1" sh -c "ss -ltn | grep -q ':80 '"
+    echo "$pid"
+}
 accepted() {  # LISTENER_PID NAME: connections accepted so far
     rm -f "$T_DIR/$2.accepted"
     kill -USR1 "$1"
