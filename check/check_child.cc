@@ -75,7 +75,7 @@ public:
         engine_ = std::make_unique<check::CheckEngine>(loop, *probes_,
                                                        [this] { reconcile("health change", Pass::Incremental); });
         engine_->on_server_changed = [this](const config::VirtualServer&, const config::RealServer& rs, bool up) {
-            run_notify(up ? rs.notify_up : rs.notify_down);
+            run_notify(up ? rs.notify->up : rs.notify->down);
         };
         child_.on_reload = [this](std::shared_ptr<const config::Config> cfg) {
             apply(std::move(cfg), "reload");
@@ -305,7 +305,7 @@ private:
         for (const auto& vs : cfg_ ? cfg_->virtual_servers : none) {
             if (!vs.omega) continue;
             for (const auto& rs : vs.real_servers)
-                if (engine_->health_of(vs, rs).up) run_notify(rs.notify_down);
+                if (engine_->health_of(vs, rs).up) run_notify(rs.notify->down);
             if (desired_.quorum_up(vs.key).value_or(false)) run_notify(vs.quorum_down);
         }
         stopping_ = true;

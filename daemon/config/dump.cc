@@ -141,8 +141,8 @@ void server(Writer& w, const char* kw, const RealServer& rs, bool with_body) {
     if (rs.lb_kind) w.line("lvs_method " + method(*rs.lb_kind));
     if (rs.uthreshold) w.line("uthreshold " + std::to_string(rs.uthreshold));
     if (rs.lthreshold) w.line("lthreshold " + std::to_string(rs.lthreshold));
-    w.str("notify_up", rs.notify_up);
-    w.str("notify_down", rs.notify_down);
+    w.str("notify_up", rs.notify->up);
+    w.str("notify_down", rs.notify->down);
     for (const auto& k : rs.checkers) checker(w, k);
     w.close();
 }

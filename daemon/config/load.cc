@@ -1005,10 +1005,10 @@ const Keyword<RealServer> kRealServerKeywords[] = {
          if (auto v = b.int_arg(s, 0, UINT32_MAX, c)) r.lthreshold = static_cast<uint32_t>(*v);
      }},
     {"notify_up", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
-         if (auto x = b.script_arg(s, c)) r.notify_up = *x;
+         if (auto x = b.script_arg(s, c)) r.notify.edit().up = *x;
      }},
     {"notify_down", [](Builder& b, const Statement& s, RealServer& r, const Context& c) {
-         if (auto x = b.script_arg(s, c)) r.notify_down = *x;
+         if (auto x = b.script_arg(s, c)) r.notify.edit().down = *x;
      }},
     {"TCP_CHECK", checker_block, true},
     {"HTTP_GET", checker_block, true},

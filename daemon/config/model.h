@@ -158,8 +158,8 @@ struct SyncGroup {
 };
 
 enum class Protocol { Tcp, Udp, Sctp };
-enum class ForwardingMethod { Nat, Dr, Tun };  // lb_kind / lvs_method
-enum class CheckerType { Tcp, Http, Ssl, Misc };
+enum class ForwardingMethod : uint8_t { Nat, Dr, Tun };  // lb_kind / lvs_method
+enum class CheckerType : uint8_t { Tcp, Http, Ssl, Misc };
 
 struct HttpUrl {
     std::string path;
@@ -231,16 +231,23 @@ struct Checker {
     bool operator==(const Checker&) const = default;
 };
 
+struct ServerNotify {
+    std::string up, down;                   // notify_up / notify_down
+    bool operator==(const ServerNotify&) const = default;
+};
+
+// Fields ordered so that no padding is left between them: configs list
+// thousands of real servers.
 struct RealServer {
     IpAddress addr;
     std::optional<uint16_t> port;           // none for fwmark services
     SourceLoc where;
     int weight = 1;                         // 0..65535 (IPVS limit is INT32_MAX)
-    std::optional<bool> inhibit_on_failure; // default: the virtual server's
-    std::optional<ForwardingMethod> lb_kind;// default: the virtual server's
     uint32_t uthreshold = 0;
     uint32_t lthreshold = 0;
-    std::string notify_up, notify_down;
+    std::optional<bool> inhibit_on_failure; // default: the virtual server's
+    std::optional<ForwardingMethod> lb_kind;// default: the virtual server's
+    OutOfLine<ServerNotify> notify;         // scripts are rare next to thousands of servers
     std::vector<Checker> checkers;
     bool operator==(const RealServer&) const = default;
 };

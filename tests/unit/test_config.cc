@@ -191,8 +191,8 @@ void test_every_keyword(void**) {
     assert_false(*rs.inhibit_on_failure);
     assert_int_equal(rs.uthreshold, 1000);
     assert_int_equal(rs.lthreshold, 10);
-    assert_string_equal(rs.notify_up.c_str(), "/etc/vigil/rs-up.sh");
-    assert_string_equal(rs.notify_down.c_str(), "/etc/vigil/rs-down.sh");
+    assert_string_equal(rs.notify->up.c_str(), "/etc/vigil/rs-up.sh");
+    assert_string_equal(rs.notify->down.c_str(), "/etc/vigil/rs-down.sh");
     assert_int_equal(rs.checkers.size(), 1);
     const auto& hc = rs.checkers[0];
     assert_true(hc.type == CheckerType::Http);
