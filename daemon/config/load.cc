@@ -1454,7 +1454,7 @@ LoadResult build(syntax::Document&& doc) {
     b.warnings_ = std::move(doc.warnings);
     for (const auto& st : doc.top) b.top_level(st);
     if (b.instances_.empty() && b.servers_.empty() && b.errors_.empty() && !doc.files.empty())
-        b.warnings_.push_back(Diagnostic{SourceLoc{doc.files[0], 0},
+        b.warnings_.push_back(Diagnostic{SourceLoc::at(doc.file_ids[0], 0),
                                          "configuration is empty: no vrrp_instance and no virtual_server, vigild will do nothing"});
     for (auto& d : b.instances_) b.finish_instance(d);
     for (auto& d : b.servers_) b.finish_server(d);

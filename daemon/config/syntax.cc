@@ -7,10 +7,46 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
+#include <unordered_map>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+
+namespace vigil::config {
+
+// The process-wide file-name table behind SourceLoc::file_id. Append-only:
+// a name, once seen, stays (a reload re-reads the same few files, so the
+// table holds about as many names as the config has files). vigil loads
+// configs on one thread only (core's loop), so no lock.
+namespace {
+struct FileNames {
+    std::deque<std::string> names;  // id - 1 -> name; a deque keeps each name where it is
+    std::unordered_map<std::string_view, uint32_t> ids;
+};
+FileNames& file_names() {
+    static FileNames* t = new FileNames;  // never destroyed: locations may be read during exit
+    return *t;
+}
+}  // namespace
+
+uint32_t SourceLoc::intern_file_name(const std::string& name) {
+    FileNames& t = file_names();
+    if (auto it = t.ids.find(name); it != t.ids.end()) return it->second;
+    t.names.push_back(name);
+    auto id = static_cast<uint32_t>(t.names.size());
+    t.ids.emplace(t.names.back(), id);
+    return id;
+}
+
+const std::string& SourceLoc::file_name() const {
+    static const std::string none;
+    const FileNames& t = file_names();
+    return file_id == 0 || file_id > t.names.size() ? none : t.names[file_id - 1];
+}
+
+}  // namespace vigil::config
 
 namespace vigil::config::syntax {
 namespace {
@@ -61,10 +97,10 @@ public:
 
 private:
     void error(uint32_t file, uint32_t line, std::string msg) {
-        doc_.errors.push_back(Diagnostic{SourceLoc{doc_.files[file], static_cast<int>(line)}, std::move(msg)});
+        doc_.errors.push_back(Diagnostic{SourceLoc::at(doc_.file_ids[file], static_cast<int>(line)), std::move(msg)});
     }
     void warning(uint32_t file, uint32_t line, std::string msg) {
-        doc_.warnings.push_back(Diagnostic{SourceLoc{doc_.files[file], static_cast<int>(line)}, std::move(msg)});
+        doc_.warnings.push_back(Diagnostic{SourceLoc::at(doc_.file_ids[file], static_cast<int>(line)), std::move(msg)});
     }
     // Decodes a word containing quotes or escapes; returns the position after it.
     size_t lex_quoted_word(std::string_view text, size_t pos, uint32_t file, uint32_t& line, Token& tok);
@@ -318,6 +354,7 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
     doc_.storage_.push_back(std::move(content));
     std::string_view text = doc_.storage_.back();
     doc_.files.push_back(std::make_shared<const std::string>(path));
+    doc_.file_ids.push_back(SourceLoc::intern_file_name(path));
     include_stack_.push_back(real);
     lex(text, static_cast<uint32_t>(doc_.files.size() - 1), path);
     include_stack_.pop_back();
@@ -404,6 +441,7 @@ Document parse_text(const std::string& text, const std::string& name) {
     Document doc;
     doc.storage_.push_back(text);
     doc.files.push_back(std::make_shared<const std::string>(name));
+    doc.file_ids.push_back(SourceLoc::intern_file_name(name));
     Lexer lexer(doc);
     lexer.enter_root(name);
     lexer.lex(doc.storage_.back(), 0, name);

@@ -59,11 +59,12 @@ public:
     Document& operator=(const Document&) = delete;
 
     std::vector<std::shared_ptr<const std::string>> files;  // file names as written in diagnostics
+    std::vector<uint32_t> file_ids;     // files[i] as a SourceLoc file id
     std::vector<Statement> top;         // top-level statements
     std::vector<Diagnostic> errors;     // syntax and include errors
     std::vector<Diagnostic> warnings;
 
-    SourceLoc loc(const Token& t) const { return SourceLoc{files[t.file], static_cast<int>(t.line)}; }
+    SourceLoc loc(const Token& t) const { return SourceLoc::at(file_ids[t.file], static_cast<int>(t.line)); }
 
     // Internal to the lexer: owned text (file contents, decoded quoted words) and
     // the token stream (complete before statements point into it).
