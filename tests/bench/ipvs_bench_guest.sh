@@ -86,7 +86,8 @@ figure() { printf '%-44s %s\n' "$1" "$2"; }
 # the scheduler, and that is not anyone's programming cost. Run every binary
 # once so the 9p page cache is warm for all contenders.
 modprobe -a ip_vs ip_vs_wrr || echo "modprobe ip_vs ip_vs_wrr failed"
-"$APPLY" dump >/dev/null 2>&1; ipvsadm -v >/dev/null 2>&1; keepalived -v >/dev/null 2>&1
+VIGILD="$top_builddir/vigild"
+"$APPLY" dump >/dev/null 2>&1; "$VIGILD" --version >/dev/null 2>&1; ipvsadm -v >/dev/null 2>&1; keepalived -v >/dev/null 2>&1
 
 # (d) minimal batched writer (run first and again last: the spread is the noise)
 writer() {
@@ -110,10 +111,13 @@ figure "    stop: table empty after" "$(ms_between "$t0" "$t1") ms  [$(grep -o '
 # (a2) vigild itself: the same config through core, the check child and its
 # checkers (TCP_CHECKs succeed). The split comes from vigild's own log lines
 # (ms timestamps): parse = "starting" -> "started vrrp child" (core parses
-# before forking); check child set-up = "started check child" -> "checkers:
-# ... started" (netlink open, 10,000 checkers); netlink = -> "ipvs:
-# reconcile: N changes" (desired table, dump, diff, batched apply).
-VIGILD="$top_builddir/vigild"
+# before forking); check child set-up = "started check child" -> "ipvs: first
+# pass" (netlink open); netlink = -> "ipvs: reconcile: N changes" (desired
+# table, dump, diff, batched apply; logged once the last ack is in); the
+# 10,000 checkers are built after that ("checkers: ... started"). "From its
+# log" ends at that reconcile line; "polled" at the first poll of
+# /proc/net/ip_vs that sees every rule (up to one poll interval plus one poll,
+# about 0.3 s here, later).
 vrun="$T_DIR/run-vd"; vlog="$T_DIR/vigild.log"
 log_ms() {  # log_ms REGEX [FROM_LINE]: ms of day of the first log line matching REGEX
     tail -n +"${2:-1}" "$vlog" | grep -m1 -E "$1" | awk '{ split($1, t, ":"); printf "%d\n", (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 }'
@@ -135,11 +139,15 @@ t0=$(date +%s%N)
 vpid=$(start_bg vd "$vlog" "$VIGILD" -n -l -f "$conf" --runtime-dir "$vrun")
 n=$(wait_count vd -ge "$RULES" 300)
 t1=$(date +%s%N)
+t0_ms=$(( t0 / 1000000 % 86400000 ))
 figure "(a2) vigild: start -> last rule (polled)" "$(ms_between "$t0" "$t1") ms, rules $n"
-figure "    exec -> first log line" "$(span "$(( t0 / 1000000 % 86400000 ))" "$(log_ms 'core: vigild .* starting')")"
+figure "    start -> last rule (from its log)" "$(span "$t0_ms" "$(log_ms 'check: ipvs: reconcile: [0-9]+ changes')")"
+figure "    exec -> first log line" "$(span "$t0_ms" "$(log_ms 'core: vigild .* starting')")"
 figure "    parse (core, from its log)" "$(span "$(log_ms 'core: vigild .* starting')" "$(log_ms 'core: started vrrp child')")"
-figure "    check child set-up (10,000 checkers)" "$(span "$(log_ms 'core: started check child')" "$(log_ms 'check: checkers: ')")"
-figure "    netlink (desired, dump, diff, apply)" "$(span "$(log_ms 'check: checkers: ')" "$(log_ms 'check: ipvs: reconcile: [0-9]+ changes')")"
+figure "    -> check child forked" "$(span "$(log_ms 'core: started vrrp child')" "$(log_ms 'core: started check child')")"
+figure "    check child set-up (netlink open)" "$(span "$(log_ms 'core: started check child')" "$(log_ms 'check: ipvs: first pass')")"
+figure "    netlink (desired, dump, diff, apply)" "$(span "$(log_ms 'check: ipvs: first pass')" "$(log_ms 'check: ipvs: reconcile: [0-9]+ changes')")"
+figure "    then 10,000 checkers built" "$(span "$(log_ms 'check: ipvs: reconcile: [0-9]+ changes')" "$(log_ms 'check: checkers: ')")"
 figure "    $(grep -m1 -o 'ipvs: reconcile: .*' "$vlog")" ""
 wait_log 'core: running' 1 60
 vcheck=$(child_of "$vpid" check); vvrrp=$(child_of "$vpid" vrrp)
