@@ -1,6 +1,7 @@
 // vigild: command line, config check, pid file, daemonising; then Core runs.
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -231,6 +232,11 @@ int main(int argc, char** argv) {
                               " error(s); not starting");
         return 1;
     }
+    // What parsing freed (the statement tree, the token stream: several times
+    // the model's size) goes back to the kernel now, before the children are
+    // forked: each would otherwise start with those pages in its RSS, and
+    // its peak RSS would keep them after it trims them itself.
+    malloc_trim(0);
 
     std::string error;
     auto pidfile = vigil::PidFile::acquire(cl.core.runtime_dir, &error);
