@@ -203,32 +203,46 @@ private:
     }
 
     void write_state(const ipvs::Table& table) {
-        std::string text = engine_->describe();
+        std::string path = state_path(), tmp = path + ".tmp";
+        std::ofstream f(tmp, std::ios::trunc);
+        // Written in pieces: with 10,000 real servers the text is over 1 MB,
+        // and building all of it in one string first was the check child's
+        // memory peak (RSS that stays once touched).
+        constexpr size_t kPiece = 64 * 1024;
         std::string out;
-        out.reserve(text.size() * 2);
-        for (size_t start = 0; start < text.size();) {
-            size_t nl = std::min(text.find('\n', start), text.size());
-            out.append("rs ").append(text, start, nl - start) += '\n';
-            start = nl + 1;
+        out.reserve(kPiece + 512);
+        auto flush_if_full = [&] {
+            if (out.size() < kPiece) return;
+            f << out;
+            out.clear();
+        };
+        // "rs <vs> <rs> UP|DOWN", one line per real server in config order.
+        for (const auto& vs : cfg_->virtual_servers) {
+            const std::string vs_text = check::vs_name(vs);  // once per virtual server
+            for (const auto& rs : vs.real_servers) {
+                out.append("rs ").append(vs_text).append(" ").append(check::rs_name(rs));
+                out.append(engine_->health_of(vs, rs).up ? " UP\n" : " DOWN\n");
+                flush_if_full();
+            }
         }
         for (const auto& vs : cfg_->virtual_servers) {
             auto q = desired_.quorum_up(vs.key);
             out.append("quorum ").append(check::vs_name(vs)).append(q.value_or(true) ? " UP\n" : " DOWN\n");
+            flush_if_full();
         }
         for (const auto& [key, svc] : table) {
             const std::string service = "dest " + key.str() + " ";  // once per service, not per destination
-            for (const auto& [dest, attrs] : svc.dests)
+            for (const auto& [dest, attrs] : svc.dests) {
                 out.append(service).append(dest.str()).append(" ").append(std::to_string(attrs.weight)) += '\n';
-        }
-        std::string path = state_path(), tmp = path + ".tmp";
-        {
-            std::ofstream f(tmp, std::ios::trunc);
-            f << out;
-            if (!f) {
-                static log::RateLimit rl(1, std::chrono::seconds(300));
-                rl.write(log::Level::Warning, "cannot write %s", tmp.c_str());
-                return;
+                flush_if_full();
             }
+        }
+        f << out;
+        f.close();
+        if (!f) {
+            static log::RateLimit rl(1, std::chrono::seconds(300));
+            rl.write(log::Level::Warning, "cannot write %s", tmp.c_str());
+            return;
         }
         std::rename(tmp.c_str(), path.c_str());
     }

@@ -360,15 +360,4 @@ HealthOf CheckEngine::initial_health(const config::Config& cfg) {
     };
 }
 
-std::string CheckEngine::describe() const {
-    std::string out;
-    if (!cfg_) return out;
-    for (const auto& vs : cfg_->virtual_servers)
-        for (const auto& rs : vs.real_servers) {
-            RealServerHealth h = health_of(vs, rs);
-            out += vs_name(vs) + " " + rs_name(rs) + " " + (h.up ? "UP" : "DOWN") + "\n";
-        }
-    return out;
-}
-
 }  // namespace vigil::check

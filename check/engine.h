@@ -83,8 +83,6 @@ public:
     const EngineStats& stats() const { return stats_; }
     // max_lateness_s then covers the time since this call (stats dumps do it).
     void reset_max_lateness() { stats_.max_lateness_s = 0; }
-    // One line per real server: "<vs> <rs> UP|DOWN", in config order.
-    std::string describe() const;
 
 private:
     struct ServerRun;
