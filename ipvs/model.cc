@@ -108,6 +108,15 @@ bool same_dest(const DestAttrs& want, const DestAttrs& have) {
 std::vector<Change> diff(const Table& desired, const Table& actual, const OwnedSet& owned) {
     // Four buckets, concatenated at the end: see the ordering contract in model.h.
     std::vector<Change> del_dests, del_services, services, dests;
+    // Every destination of a service the kernel lacks is an add: at start
+    // that is the whole table (10,000 changes), reserved once instead of
+    // grown by doubling (a 168-byte Change each: megabytes of copies).
+    size_t whole_service_adds = 0;
+    for (const ServiceKey& key : owned) {
+        auto want = desired.find(key);
+        if (want != desired.end() && !actual.count(key)) whole_service_adds += want->second.dests.size();
+    }
+    dests.reserve(whole_service_adds);
 
     for (const ServiceKey& key : owned) {
         auto want = desired.find(key);
@@ -147,11 +156,16 @@ std::vector<Change> diff(const Table& desired, const Table& actual, const OwnedS
         }
     }
 
-    std::vector<Change> out;
-    out.reserve(del_dests.size() + del_services.size() + services.size() + dests.size());
-    for (auto* bucket : {&del_dests, &del_services, &services, &dests})
-        out.insert(out.end(), std::make_move_iterator(bucket->begin()), std::make_move_iterator(bucket->end()));
-    return out;
+    // The destination bucket is usually nearly all of it: the other buckets
+    // go in front of it in place, instead of all four being copied into a
+    // fifth vector (another 1.7 MB at the check child's start).
+    std::vector<Change> head = std::move(del_dests);
+    for (auto* bucket : {&del_services, &services})
+        head.insert(head.end(), std::make_move_iterator(bucket->begin()), std::make_move_iterator(bucket->end()));
+    if (head.empty()) return dests;
+    if (dests.empty()) return head;
+    dests.insert(dests.begin(), std::make_move_iterator(head.begin()), std::make_move_iterator(head.end()));
+    return dests;
 }
 
 // ---------------------------------------------------------------------------
