@@ -360,6 +360,12 @@ private:
 }  // namespace
 
 int check_child_main(ChildContext& ctx) {
+    // A fixed mmap threshold: a block of 256 kB or more (the change list of a
+    // start or reload, the engine's arrays being rebuilt) is its own mapping,
+    // given back to the kernel when freed. glibc's default threshold rises to the
+    // size of the largest block freed so far, after which such blocks come
+    // from the heap and stay in the RSS until the next malloc_trim.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     ev::Loop* loop = EV_DEFAULT;
     // Probes due within a few milliseconds of each other start in one loop
     // iteration: at 1,000 checks/s one epoll_wait serves several probes
