@@ -16,7 +16,7 @@ PACKAGES=(
     libev-dev libmnl-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
     libcurl4-openssl-dev libssl-dev libsystemd-dev libcmocka-dev libcap-dev
     iproute2 procps kmod cpio busybox-static qemu-system-x86 qemu-utils
-    ipvsadm keepalived tcpdump python3 python3-scapy socat curl iptables
+    ipvsadm keepalived tcpdump python3 python3-scapy socat curl iptables bc
 )
 
 if [ "$(id -u)" != 0 ]; then

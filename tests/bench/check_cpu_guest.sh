@@ -115,8 +115,8 @@ measure() {
     sleep "$WINDOW"
     a2=$(accepted "$lsn" "$name"); t2=$(cpu_ticks "$pid"); u2=$(utime_ticks "$pid"); s2=$(now_ms)
     ms=$((s2 - s1))
-    printf -v "FIG_${name}_cpu" '%s' "$(echo "scale=1; ($t2 - $t1) * 100 * 1000 / $HZ / $ms" | bc)"
-    printf -v "FIG_${name}_ucpu" '%s' "$(echo "scale=1; ($u2 - $u1) * 100 * 1000 / $HZ / $ms" | bc)"
+    printf -v "FIG_${name}_cpu" '%s' "$(awk -v t="$((t2 - t1))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.1f", t * 100 * 1000 / hz / ms }')"
+    printf -v "FIG_${name}_ucpu" '%s' "$(awk -v t="$((u2 - u1))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.1f", t * 100 * 1000 / hz / ms }')"
     printf -v "FIG_${name}_rate" '%s' "$(( (a2 - a1) * 1000 / ms ))"
     printf -v "FIG_${name}_rss" '%s' "$(status_kb "$pid" VmRSS)"
     printf -v "FIG_${name}_anon" '%s' "$(status_kb "$pid" RssAnon)"

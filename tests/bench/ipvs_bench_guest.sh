@@ -237,4 +237,29 @@ t1=$(date +%s%N)
 figure "    stop: table empty after (polled)" "$(ms_between "$t0" "$t1") ms, rules left $n"
 
 writer w2
+
+# Start-up again, three rounds of writer then vigild, each in a fresh
+# namespace: one pass of each swings by 2x in this emulated guest, so the
+# ratio is taken between medians. vigild's time ends at its reconcile line
+# (written after the last ack); the writer's when it exits after its last ack.
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+w_ms=(); v_ms=()
+for round in 1 2 3; do
+    fresh "wr$round"
+    t0=$(date +%s%N); in_ns "wr$round" "$APPLY" write "$S" "$D" >/dev/null 2>&1; t1=$(date +%s%N)
+    w_ms+=("$(ms_between "$t0" "$t1")")
+    fresh "vr$round"
+    vlog="$T_DIR/vigild-r$round.log"
+    t0=$(date +%s%N)
+    p=$(start_bg "vr$round" "$vlog" "$VIGILD" -n -l -f "$conf" --runtime-dir "$T_DIR/run-r$round")
+    wait_log 'check: ipvs: reconcile: [0-9]+ changes' 1 120
+    v_ms+=("$(( $(log_ms 'check: ipvs: reconcile: [0-9]+ changes') - t0 / 1000000 % 86400000 ))")
+    wait_log 'core: running' 1 60
+    kill -TERM "$p"
+    wait_count "vr$round" -eq 0 60 >/dev/null
+    wait_log 'core: stopped' 1 30
+done
+wm=$(median "${w_ms[@]}"); vm=$(median "${v_ms[@]}")
+figure "start -> last rule, 3 rounds (ms)" "writer ${w_ms[*]}; vigild (its log) ${v_ms[*]}"
+figure "    medians" "writer $wm, vigild $vm: vigild/writer $(awk -v v="$vm" -v w="$wm" 'BEGIN { printf "%.2f", v / w }')"
 exit 0
