@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 
 #include "daemon/config/load.h"
 #include "daemon/privileges.h"
+#include "daemon/systemd_notify.h"
 #include "vrrp/advert.h"
 #include "vrrp/netlink.h"
 #include "vrrp/socket.h"
@@ -66,8 +66,8 @@ PidFile::~PidFile() {
 
 namespace {
 
-// sd_notify is a no-op outside systemd (NOTIFY_SOCKET unset).
-void notify(const std::string& text) { sd_notify(0, text.c_str()); }
+// A no-op outside systemd (NOTIFY_SOCKET unset).
+void notify(const std::string& text) { systemd::notify(text); }
 
 uint64_t monotonic_usec() {
     timespec ts;
@@ -133,10 +133,9 @@ Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Confi
 
 int Core::run() {
     signal(SIGPIPE, SIG_IGN);
-    uint64_t watchdog_usec = 0;
-    if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+    if (auto period = systemd::watchdog_period()) {
         // Twice per period, as sd_watchdog_enabled(3) recommends.
-        auto half = std::chrono::microseconds(watchdog_usec / 2);
+        auto half = *period / 2;
         watchdog_.start(half, half);
     }
     not_ready_ = {"vrrp", "check"};

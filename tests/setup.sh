@@ -14,7 +14,7 @@ shift || true
 PACKAGES=(
     build-essential autoconf automake libtool autoconf-archive pkg-config
     libev-dev libmnl-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
-    libcurl4-openssl-dev libssl-dev libsystemd-dev libcmocka-dev libcap-dev
+    libcurl4-openssl-dev libssl-dev libcmocka-dev libcap-dev
     iproute2 procps kmod cpio busybox-static qemu-system-x86 qemu-utils
     ipvsadm keepalived tcpdump python3 python3-scapy socat curl iptables bc
 )
