@@ -1453,7 +1453,7 @@ LoadResult build(syntax::Document&& doc) {
     b.errors_ = std::move(doc.errors);
     b.warnings_ = std::move(doc.warnings);
     for (const auto& st : doc.top) b.top_level(st);
-    if (b.instances_.empty() && b.servers_.empty() && b.errors_.empty() && !doc.files.empty())
+    if (b.instances_.empty() && b.servers_.empty() && b.errors_.empty() && !doc.file_ids.empty())
         b.warnings_.push_back(Diagnostic{SourceLoc::at(doc.file_ids[0], 0),
                                          "configuration is empty: no vrrp_instance and no virtual_server, vigild will do nothing"});
     for (auto& d : b.instances_) b.finish_instance(d);
@@ -1467,11 +1467,10 @@ LoadResult build(syntax::Document&& doc) {
     // Report in file order: files in the order they were first read, lines
     // ascending (cross-checks run last but belong to a line like any other).
     auto by_position = [&](const Diagnostic& x, const Diagnostic& y) {
-        auto index = [&](const std::string& f) {
-            return std::find_if(doc.files.begin(), doc.files.end(), [&](const auto& name) { return *name == f; }) -
-                   doc.files.begin();
+        auto index = [&](uint32_t file_id) {
+            return std::find(doc.file_ids.begin(), doc.file_ids.end(), file_id) - doc.file_ids.begin();
         };
-        auto ix = index(x.where.file_name()), iy = index(y.where.file_name());
+        auto ix = index(x.where.file_id), iy = index(y.where.file_id);
         return ix != iy ? ix < iy : x.where.line < y.where.line;
     };
     std::stable_sort(b.errors_.begin(), b.errors_.end(), by_position);

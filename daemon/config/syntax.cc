@@ -353,10 +353,9 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
     }
     doc_.storage_.push_back(std::move(content));
     std::string_view text = doc_.storage_.back();
-    doc_.files.push_back(std::make_shared<const std::string>(path));
     doc_.file_ids.push_back(SourceLoc::intern_file_name(path));
     include_stack_.push_back(real);
-    lex(text, static_cast<uint32_t>(doc_.files.size() - 1), path);
+    lex(text, static_cast<uint32_t>(doc_.file_ids.size() - 1), path);
     include_stack_.pop_back();
 }
 
@@ -440,7 +439,6 @@ Document parse_file(const std::string& path) {
 Document parse_text(const std::string& text, const std::string& name) {
     Document doc;
     doc.storage_.push_back(text);
-    doc.files.push_back(std::make_shared<const std::string>(name));
     doc.file_ids.push_back(SourceLoc::intern_file_name(name));
     Lexer lexer(doc);
     lexer.enter_root(name);

@@ -30,7 +30,7 @@ enum class TokenKind : uint8_t { Word, Open, Close };
 
 struct Token {
     std::string_view text;     // points into Document::storage_
-    uint32_t file = 0;         // index into Document::files
+    uint32_t file = 0;         // index into Document::file_ids
     uint32_t line = 0;
     TokenKind kind = TokenKind::Word;
     bool starts_line = false;  // first token of a (non-continued) line
@@ -58,8 +58,9 @@ public:
     Document(const Document&) = delete;
     Document& operator=(const Document&) = delete;
 
-    std::vector<std::shared_ptr<const std::string>> files;  // file names as written in diagnostics
-    std::vector<uint32_t> file_ids;     // files[i] as a SourceLoc file id
+    // The files read, in order (includes too), as SourceLoc file ids: their
+    // names as written in diagnostics.
+    std::vector<uint32_t> file_ids;
     std::vector<Statement> top;         // top-level statements
     std::vector<Diagnostic> errors;     // syntax and include errors
     std::vector<Diagnostic> warnings;
