@@ -245,7 +245,7 @@ public:
     }
 
     template <class T>
-    void dispatch(const std::vector<Statement>& body, std::span<const Keyword<T>> table, T& target,
+    void dispatch(std::span<const Statement> body, std::span<const Keyword<T>> table, T& target,
                   const Context& ctx) {
         for (const auto& st : body) {
             const Keyword<T>* k = nullptr;

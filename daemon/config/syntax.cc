@@ -57,12 +57,13 @@ constexpr int kMaxIncludeDepth = 32;
 
 // Byte classes, one table lookup per byte in the lexer's inner loops (a
 // large config is a megabyte of mostly indentation and short words).
-enum ByteClass : uint8_t { kBlank = 1, kWordEnd = 2, kQuote = 4 };
+enum ByteClass : uint8_t { kBlank = 1, kWordEnd = 2, kQuote = 4, kNul = 8 };
 constexpr std::array<uint8_t, 256> kByteClass = [] {
     std::array<uint8_t, 256> t{};
     for (unsigned char c : {' ', '\t', '\r', '\f', '\v'}) t[c] = kBlank | kWordEnd;
     for (unsigned char c : {'\n', '{', '}'}) t[c] = kWordEnd;
     for (unsigned char c : {'"', '\''}) t[c] = kQuote;
+    t[0] = kNul;  // the end of the text (see Lexer::lex)
     return t;
 }();
 uint8_t byte_class(char c) { return kByteClass[static_cast<unsigned char>(c)]; }
@@ -82,8 +83,8 @@ class Lexer {
 public:
     explicit Lexer(Document& doc) : doc_(doc) {}
 
-    // Lexes `text` (already stored in doc_.storage_) as file `file_index`.
-    void lex(std::string_view text, uint32_t file_index, const std::string& path_for_includes);
+    // Lexes `text` (a string in doc_.storage_, so NUL-terminated) as file `file_index`.
+    void lex(std::string_view text, uint16_t file_index, const std::string& path_for_includes);
 
     // Reads and lexes a file reached from `from` (null for the top-level file).
     void lex_path(const std::string& path, const Token* from);
@@ -103,15 +104,25 @@ private:
         doc_.warnings.push_back(Diagnostic{SourceLoc::at(doc_.file_ids[file], static_cast<int>(line)), std::move(msg)});
     }
     // Decodes a word containing quotes or escapes; returns the position after it.
-    size_t lex_quoted_word(std::string_view text, size_t pos, uint32_t file, uint32_t& line, Token& tok);
-    void end_of_line(size_t line_start_index, const std::string& including_path);
+    size_t lex_quoted_word(std::string_view text, size_t pos, uint16_t file, uint32_t& line, Token& tok);
+    // At each end of line (called for every line, so the test is inline): an
+    // `include` line is replaced by the tokens of the files it names.
+    void end_of_line(size_t line_first_token, const std::string& including_path) {
+        const auto& toks = doc_.tokens_;
+        if (line_first_token < toks.size() && is_include(toks[line_first_token]))
+            expand_include_line(line_first_token, including_path);
+    }
+    static bool is_include(const Token& t) {
+        return t.kind == TokenKind::Word && !t.quoted && t.starts_line && t.text == "include";
+    }
+    void expand_include_line(size_t line_first_token, const std::string& including_path);
     void include(const Token& kw, const Token& pattern, const std::string& including_path);
 
     Document& doc_;
     std::vector<std::string> include_stack_;  // real paths, for cycle detection
 };
 
-size_t Lexer::lex_quoted_word(std::string_view text, size_t pos, uint32_t file, uint32_t& line, Token& tok) {
+size_t Lexer::lex_quoted_word(std::string_view text, size_t pos, uint16_t file, uint32_t& line, Token& tok) {
     std::string out;
     char quote = 0;
     const uint32_t start_line = line;
@@ -188,42 +199,49 @@ size_t Lexer::lex_quoted_word(std::string_view text, size_t pos, uint32_t file, 
     return pos;
 }
 
-void Lexer::lex(std::string_view text, uint32_t file, const std::string& path_for_includes) {
-    // Roughly one token per 6 bytes of a typical config: reserve once instead of
-    // regrowing (and copying) the token array while lexing a large file.
-    doc_.tokens_.reserve(doc_.tokens_.size() + text.size() / 6);
+void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_for_includes) {
+    auto& toks = doc_.tokens_;
+    // Roughly one token per 8-10 bytes of a typical config (indentation and
+    // short words): reserve once instead of regrowing (and copying) the token
+    // array while lexing a large file.
+    toks.reserve(toks.size() + text.size() / 8);
+    // `text` is a std::string's, so a NUL follows it: the scanning loops stop
+    // there without a bounds check of their own (a NUL inside the text is
+    // told apart by its position, and stays part of its word).
+    const char* p = text.data();
+    const char* const end = p + text.size();
     uint32_t line = 1;
     bool at_line_start = true;
-    size_t line_first_token = doc_.tokens_.size();
-    size_t pos = 0;
-    while (pos < text.size()) {
-        char c = text[pos];
+    size_t line_first_token = toks.size();
+    while (p < end) {
+        const char c = *p;
+        if (is_space(c)) {  // first: most bytes of a config are indentation
+            do ++p;
+            while (is_space(*p));
+            continue;
+        }
         if (c == '\n') {
             end_of_line(line_first_token, path_for_includes);
             ++line;
-            ++pos;
+            ++p;
             at_line_start = true;
-            line_first_token = doc_.tokens_.size();
-            continue;
-        }
-        if (is_space(c)) {
-            do ++pos;
-            while (pos < text.size() && is_space(text[pos]));
+            line_first_token = toks.size();
             continue;
         }
         if (c == '\\') {
             // A backslash followed only by blanks up to the end of the line joins
             // the next line to this statement.
-            size_t p = pos + 1;
-            while (p < text.size() && is_space(text[p])) ++p;
-            if (p >= text.size() || text[p] == '\n') {
-                pos = p + 1;
+            const char* q = p + 1;
+            while (is_space(*q)) ++q;
+            if (q >= end || *q == '\n') {
+                p = q + 1;
                 ++line;
                 continue;
             }
         }
         if (c == '#' || c == '!') {
-            while (pos < text.size() && text[pos] != '\n') ++pos;
+            const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
+            p = nl ? static_cast<const char*>(nl) : end;
             continue;
         }
         Token tok;
@@ -233,41 +251,41 @@ void Lexer::lex(std::string_view text, uint32_t file, const std::string& path_fo
         at_line_start = false;
         if (c == '{' || c == '}') {
             tok.kind = c == '{' ? TokenKind::Open : TokenKind::Close;
-            tok.text = text.substr(pos, 1);
-            ++pos;
+            tok.text = std::string_view(p, 1);
+            ++p;
         } else {
-            size_t end = pos;
-            while (end < text.size() && !(byte_class(text[end]) & (kWordEnd | kQuote))) ++end;
-            if (end == text.size() || !(byte_class(text[end]) & kQuote)) {
-                tok.text = text.substr(pos, end - pos);
-                pos = end;
+            const char* w = p;
+            for (;;) {
+                while (!(byte_class(*w) & (kWordEnd | kQuote | kNul))) ++w;
+                if (*w != '\0' || w >= end) break;
+                ++w;  // a NUL inside the text
+            }
+            if (w >= end || !(byte_class(*w) & kQuote)) {
+                tok.text = std::string_view(p, static_cast<size_t>(w - p));
+                p = w;
                 // `word\` at the end of a line: the backslash continues the
                 // line, it is not part of the word.
                 if (tok.text.size() > 1 && tok.text.back() == '\\') {
-                    size_t p = pos;
-                    while (p < text.size() && is_space(text[p])) ++p;
-                    if (p >= text.size() || text[p] == '\n') {
+                    const char* q = p;
+                    while (is_space(*q)) ++q;
+                    if (q >= end || *q == '\n') {
                         tok.text.remove_suffix(1);
-                        pos = p + 1;
-                        doc_.tokens_.push_back(tok);
-                        ++line;
-                        continue;
+                        p = q + 1;
+                        ++line;  // the token keeps the line it started on
                     }
                 }
             } else {
-                pos = lex_quoted_word(text, pos, file, line, tok);
+                p = text.data() + lex_quoted_word(text, static_cast<size_t>(p - text.data()), file, line, tok);
             }
         }
-        doc_.tokens_.push_back(tok);
+        toks.push_back(tok);
     }
     end_of_line(line_first_token, path_for_includes);
 }
 
-void Lexer::end_of_line(size_t first, const std::string& including_path) {
+void Lexer::expand_include_line(size_t first, const std::string& including_path) {
     auto& toks = doc_.tokens_;
-    if (first >= toks.size()) return;
     const Token& kw = toks[first];
-    if (kw.kind != TokenKind::Word || kw.quoted || kw.text != "include" || !kw.starts_line) return;
     Token kw_copy = kw;
     if (toks.size() - first != 2 || toks[first + 1].kind != TokenKind::Word) {
         error(kw.file, kw.line, "include takes exactly one file name or pattern");
@@ -351,11 +369,15 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
         fail("cannot read '" + path + "'");
         return;
     }
+    if (doc_.file_ids.size() >= Document::kMaxFiles) {
+        fail("more than " + std::to_string(Document::kMaxFiles) + " files in one configuration");
+        return;
+    }
     doc_.storage_.push_back(std::move(content));
     std::string_view text = doc_.storage_.back();
     doc_.file_ids.push_back(SourceLoc::intern_file_name(path));
     include_stack_.push_back(real);
-    lex(text, static_cast<uint32_t>(doc_.file_ids.size() - 1), path);
+    lex(text, static_cast<uint16_t>(doc_.file_ids.size() - 1), path);
     include_stack_.pop_back();
 }
 
@@ -366,23 +388,39 @@ public:
     explicit TreeBuilder(Document& doc) : doc_(doc), toks_(doc.tokens_) {}
 
     void build() {
+        // Every statement is appended to statements_ once, so reserving their
+        // exact number keeps the children spans (pointers into it) valid.
+        doc_.statements_.reserve(count_statements());
         size_t i = 0;
-        parse_block(i, doc_.top, nullptr, 0);
+        doc_.top = parse_block(i, nullptr, 0);
     }
 
 private:
-    // Collects a block's statements in a scratch vector kept per depth, then
-    // moves them into `out` sized exactly: growing every block's vector one
-    // statement at a time cost more than lexing (120,000 statements in a
-    // 10,000-server config).
-    void parse_block(size_t& i, std::vector<Statement>& out, const Token* opener, size_t depth) {
+    // A statement starts at each word that is not an argument: the first
+    // token, a word starting a line, a word after a brace (parse_statements'
+    // rule, counted ahead).
+    size_t count_statements() const {
+        size_t n = 0;
+        for (size_t i = 0; i < toks_.size(); ++i) {
+            const Token& t = toks_[i];
+            if (t.kind == TokenKind::Word && (i == 0 || t.starts_line || toks_[i - 1].kind != TokenKind::Word)) ++n;
+        }
+        return n;
+    }
+
+    // Collects a block's statements in a scratch vector kept per depth (its
+    // nested blocks are appended first), then appends them to statements_ as
+    // one contiguous run: the block's children.
+    std::span<const Statement> parse_block(size_t& i, const Token* opener, size_t depth) {
         if (scratch_.size() <= depth) scratch_.resize(depth + 1);
         std::vector<Statement>& block = scratch_[depth];
         block.clear();
         parse_statements(i, block, opener, depth);
-        out.reserve(block.size());
-        std::move(block.begin(), block.end(), std::back_inserter(out));
+        auto& all = doc_.statements_;
+        const size_t first = all.size();
+        all.insert(all.end(), block.begin(), block.end());
         block.clear();
+        return {all.data() + first, all.size() - first};
     }
 
     void parse_statements(size_t& i, std::vector<Statement>& out, const Token* opener, size_t depth) {
@@ -397,24 +435,22 @@ private:
             if (t.kind == TokenKind::Open) {
                 doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
                 ++i;
-                std::vector<Statement> discard;
-                parse_block(i, discard, &t, depth + 1);
+                parse_block(i, &t, depth + 1);  // parsed for its errors, then unused
                 continue;
             }
             Statement st;
             st.keyword = &t;
             ++i;
-            size_t first_arg = i;
+            const size_t first_arg = i;
             while (i < toks_.size() && toks_[i].kind == TokenKind::Word && !toks_[i].starts_line) ++i;
-            st.args = first_arg < toks_.size() ? &toks_[first_arg] : nullptr;
             st.nargs = static_cast<uint32_t>(i - first_arg);
             if (i < toks_.size() && toks_[i].kind == TokenKind::Open) {
                 const Token& open = toks_[i];
                 ++i;
                 st.has_block = true;
-                parse_block(i, st.children, &open, depth + 1);
+                st.children = parse_block(i, &open, depth + 1);
             }
-            out.push_back(std::move(st));
+            out.push_back(st);
         }
         if (opener) {
             doc_.errors.push_back(Diagnostic{doc_.loc(*opener), "missing '}' for the block opened here"});

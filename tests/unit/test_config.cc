@@ -504,6 +504,15 @@ void test_comments_quotes_continuation(void**) {
     auto bad = load_text("global_defs {\n smtp_server \\\n 192.168.10.5 \\\n 26\n vrrp_version 7\n}\n", "t.conf");
     assert_false(bad.ok());
     assert_string_equal(bad.errors[0].str().c_str(), "t.conf:5: vrrp_version 7 out of range (2-3) in global_defs");
+    // The end of the text: a last word with no newline after it, a last
+    // backslash, and a NUL byte inside a word (part of the word, not its end).
+    auto last_word = must_load_text("global_defs {\n router_id end\n}\nglobal_defs { router_id last }");
+    assert_string_equal(last_word.config->global.router_id.c_str(), "last");
+    auto last_backslash = load_text("global_defs {\n router_id x\n}\\", "t.conf");
+    assert_true(last_backslash.ok());
+    auto with_nul = must_load_text(std::string("global_defs {\n router_id a\0b\n}\n", 31));
+    assert_int_equal(with_nul.config->global.router_id.size(), 3);
+    assert_memory_equal(with_nul.config->global.router_id.data(), "a\0b", 3);
 }
 
 void test_includes(void**) {
