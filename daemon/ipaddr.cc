@@ -21,13 +21,50 @@ IpAddress IpAddress::v6(const in6_addr& a) {
     return r;
 }
 
+namespace {
+
+// Dotted-quad IPv4 by inet_pton(3)'s rules, which POSIX fixes for AF_INET:
+// exactly four decimal parts of 0-255, no leading zeros ("01" is refused), nothing
+// else. Written out because a config of 10,000 real servers parses 10,000 of
+// them, and inet_pton costs several times this (a copy to terminate the
+// string, then two passes).
+std::optional<in_addr> parse_dotted_quad(std::string_view text) {
+    uint8_t parts[4];
+    size_t n = 0, i = 0;
+    while (n < 4) {
+        if (i >= text.size() || text[i] < '0' || text[i] > '9') return std::nullopt;
+        unsigned v = 0;
+        const size_t first = i;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            if (i > first && v == 0) return std::nullopt;  // leading zero
+            v = v * 10 + static_cast<unsigned>(text[i] - '0');
+            if (v > 255) return std::nullopt;
+            ++i;
+        }
+        parts[n++] = static_cast<uint8_t>(v);
+        if (n < 4) {
+            if (i >= text.size() || text[i] != '.') return std::nullopt;
+            ++i;
+        }
+    }
+    if (i != text.size()) return std::nullopt;
+    in_addr a;
+    std::memcpy(&a, parts, 4);
+    return a;
+}
+
+}  // namespace
+
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
+    // Only an IPv6 address has a colon; IPv4 has none.
+    if (text.find(':') == std::string_view::npos) {
+        if (auto a4 = parse_dotted_quad(text)) return v4(*a4);
+        return std::nullopt;
+    }
     char buf[INET6_ADDRSTRLEN + 1];
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
-    in_addr a4;
-    if (inet_pton(AF_INET, buf, &a4) == 1) return v4(a4);
     in6_addr a6;
     if (inet_pton(AF_INET6, buf, &a6) == 1) return v6(a6);
     return std::nullopt;
