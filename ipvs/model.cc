@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <iterator>
 
 namespace vigil::ipvs {
 
@@ -294,7 +295,14 @@ void add_virtual_server(Table& table, const config::VirtualServer& vs,
         for (const auto& rs : vs.real_servers) {
             auto weight = weight_of(vs, rs);
             if (!weight) continue;
-            svc.dests[dest_key(rs, key)] = dest_attrs(vs, rs, *weight);
+            DestKey dk = dest_key(rs, key);
+            // Configs usually list real servers in address order: then each
+            // one goes at the end of the map without a search (this runs for
+            // every health batch, over every real server).
+            if (svc.dests.empty() || std::prev(svc.dests.end())->first < dk)
+                svc.dests.emplace_hint(svc.dests.end(), dk, dest_attrs(vs, rs, *weight));
+            else
+                svc.dests[dk] = dest_attrs(vs, rs, *weight);  // out of order, or listed twice: the last one wins
         }
     }
 }

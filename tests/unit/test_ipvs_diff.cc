@@ -257,6 +257,24 @@ void virtual_server_attrs_and_dests(void**) {
     assert_int_equal(partial.begin()->second.dests.size(), 1);
 }
 
+// Real servers in any order, one listed twice: every one is in the table,
+// and the last listing of a duplicate decides its weight.
+void dests_in_any_order_last_listing_wins(void**) {
+    config::VirtualServer vs;
+    vs.key = config::IpPort{ip("192.0.2.10"), 80};
+    for (auto [addr, weight] : {std::pair{"10.0.1.5", 1}, {"10.0.1.2", 2}, {"10.0.1.9", 3}, {"10.0.1.2", 4}, {"10.0.1.1", 5}})
+        vs.real_servers.push_back(rs(addr, 80, weight));
+    config::Config cfg;
+    cfg.virtual_servers.push_back(vs);
+    Table t = desired_all_healthy(cfg);
+    const Service& s = t.begin()->second;
+    assert_int_equal(s.dests.size(), 4);
+    assert_int_equal(s.dests.at({ip("10.0.1.5"), 80}).weight, 1);
+    assert_int_equal(s.dests.at({ip("10.0.1.2"), 80}).weight, 4);
+    assert_int_equal(s.dests.at({ip("10.0.1.9"), 80}).weight, 3);
+    assert_int_equal(s.dests.at({ip("10.0.1.1"), 80}).weight, 5);
+}
+
 void sched_flags_and_schedulers(void**) {
     assert_int_equal(*parse_sched_flag("ops"), IP_VS_SVC_F_ONEPACKET);
     assert_int_equal(*parse_sched_flag("mh-fallback"), IP_VS_SVC_F_SCHED1);
@@ -287,6 +305,7 @@ int main() {
         cmocka_unit_test(change_text_names_the_rule),
         cmocka_unit_test(group_expands_ranges_and_fwmarks),
         cmocka_unit_test(virtual_server_attrs_and_dests),
+        cmocka_unit_test(dests_in_any_order_last_listing_wins),
         cmocka_unit_test(sched_flags_and_schedulers),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
