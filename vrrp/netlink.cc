@@ -173,13 +173,24 @@ std::optional<IpAddress> NetlinkReflector::primary_address(int ifindex, int fami
     return std::nullopt;
 }
 
-bool NetlinkReflector::add_address(const config::VirtualAddress& vip, int ifindex, std::string* error) {
+namespace {
+
+// What adding and deleting a VIP both name: its address and prefix on ifindex
+// (the object holds its own reference to the address). Free with rtnl_addr_put.
+rtnl_addr* vip_address(const config::VirtualAddress& vip, int ifindex) {
     rtnl_addr* a = rtnl_addr_alloc();
     NlAddr local(vip.addr.addr, vip.addr.len);
     rtnl_addr_set_ifindex(a, ifindex);
     rtnl_addr_set_family(a, vip.addr.addr.family());
     rtnl_addr_set_local(a, local.a);
     rtnl_addr_set_prefixlen(a, vip.addr.len);
+    return a;
+}
+
+}  // namespace
+
+bool NetlinkReflector::add_address(const config::VirtualAddress& vip, int ifindex, std::string* error) {
+    rtnl_addr* a = vip_address(vip, ifindex);
     rtnl_addr_set_scope(a, scope_value(vip.scope));
     if (!vip.label.empty()) rtnl_addr_set_label(a, vip.label.c_str());
     if (vip.brd) {
@@ -201,12 +212,7 @@ bool NetlinkReflector::add_address(const config::VirtualAddress& vip, int ifinde
 }
 
 bool NetlinkReflector::del_address(const config::VirtualAddress& vip, int ifindex, std::string* error) {
-    rtnl_addr* a = rtnl_addr_alloc();
-    NlAddr local(vip.addr.addr, vip.addr.len);
-    rtnl_addr_set_ifindex(a, ifindex);
-    rtnl_addr_set_family(a, vip.addr.addr.family());
-    rtnl_addr_set_local(a, local.a);
-    rtnl_addr_set_prefixlen(a, vip.addr.len);
+    rtnl_addr* a = vip_address(vip, ifindex);
     int err = rtnl_addr_delete(req_, a, 0);
     rtnl_addr_put(a);
     // Already gone is the state we wanted.
