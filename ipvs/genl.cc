@@ -159,7 +159,7 @@ nlmsghdr* encode_change(void* buf, uint16_t family_id, uint32_t seq, uint16_t fl
     nlmsghdr* nlh = put_ipvs_header(buf, family_id, seq, flags, command_of(change.kind));
     switch (change.kind) {
         case ChangeKind::AddService:
-        case ChangeKind::EditService: put_service_nest(nlh, change.service, &change.service_attrs); break;
+        case ChangeKind::EditService: put_service_nest(nlh, change.service, &*change.service_attrs); break;
         case ChangeKind::DelService: put_service_nest(nlh, change.service, nullptr); break;
         case ChangeKind::AddDest:
         case ChangeKind::EditDest:

@@ -72,9 +72,9 @@ std::string Change::str() const {
     switch (kind) {
         case ChangeKind::AddService:
         case ChangeKind::EditService:
-            s += " scheduler " + service_attrs.scheduler;
-            if (service_attrs.flags & IP_VS_SVC_F_PERSISTENT)
-                s += " persistent " + std::to_string(service_attrs.timeout_s);
+            s += " scheduler " + service_attrs->scheduler;
+            if (service_attrs->flags & IP_VS_SVC_F_PERSISTENT)
+                s += " persistent " + std::to_string(service_attrs->timeout_s);
             break;
         case ChangeKind::DelService: break;
         case ChangeKind::AddDest:
@@ -111,13 +111,16 @@ std::vector<Change> diff(const Table& desired, const Table& actual, const OwnedS
     std::vector<Change> del_dests, del_services, services, dests;
     // Every destination of a service the kernel lacks is an add: at start
     // that is the whole table (10,000 changes), reserved once instead of
-    // grown by doubling (a 168-byte Change each: megabytes of copies).
+    // grown by doubling (a 168-byte Change each: megabytes of copies). The
+    // room reserved includes one service change per owned service, which go
+    // in front of the destinations at the end: without it, that insert would
+    // reallocate the whole bucket after all.
     size_t whole_service_adds = 0;
     for (const ServiceKey& key : owned) {
         auto want = desired.find(key);
         if (want != desired.end() && !actual.count(key)) whole_service_adds += want->second.dests.size();
     }
-    dests.reserve(whole_service_adds);
+    dests.reserve(whole_service_adds + owned.size());
 
     for (const ServiceKey& key : owned) {
         auto want = desired.find(key);

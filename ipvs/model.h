@@ -128,7 +128,9 @@ const char* change_kind_name(ChangeKind k);
 struct Change {
     ChangeKind kind;
     ServiceKey service;
-    ServiceAttrs service_attrs;  // Add/EditService
+    // Add/EditService only: behind a pointer, as the thousands of destination
+    // changes of a start or a reload need none (96 bytes a change, not 168).
+    config::OutOfLine<ServiceAttrs> service_attrs;
     DestKey dest;                // *Dest kinds
     DestAttrs dest_attrs;        // Add/EditDest
     std::string str() const;     // "add dest TCP 10.0.0.1:80 -> 10.0.1.1:80 weight 1 Route"

@@ -181,6 +181,7 @@ template <class T>
 class OutOfLine {
 public:
     OutOfLine() = default;
+    OutOfLine(T value) : p_(std::make_unique<T>(std::move(value))) {}  // NOLINT: converts, as a T member would
     OutOfLine(const OutOfLine& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
     OutOfLine(OutOfLine&&) noexcept = default;
     OutOfLine& operator=(const OutOfLine& o) {

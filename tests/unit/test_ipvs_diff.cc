@@ -90,7 +90,7 @@ void scheduler_change_is_one_service_edit(void**) {
     auto changes = diff(want, sample(), owned_sample());
     assert_int_equal(changes.size(), 1);
     assert_int_equal(static_cast<int>(changes[0].kind), static_cast<int>(ChangeKind::EditService));
-    assert_string_equal(changes[0].service_attrs.scheduler.c_str(), "mh");
+    assert_string_equal(changes[0].service_attrs->scheduler.c_str(), "mh");
 }
 
 void persistence_change_is_one_service_edit(void**) {
@@ -136,7 +136,7 @@ void new_service_is_added_with_its_dests(void**) {
     assert_int_equal(changes.size(), 2);
     assert_int_equal(static_cast<int>(changes[0].kind), static_cast<int>(ChangeKind::AddService));
     assert_int_equal(static_cast<int>(changes[1].kind), static_cast<int>(ChangeKind::AddDest));
-    assert_string_equal(changes[0].service_attrs.scheduler.c_str(), "rr");
+    assert_string_equal(changes[0].service_attrs->scheduler.c_str(), "rr");
 }
 
 void from_empty_is_one_message_per_rule(void**) {

@@ -72,12 +72,12 @@ private:
         switch (c.kind) {
             case ChangeKind::AddService:
                 if (svc != table.end()) return EEXIST;
-                if (c.service_attrs.scheduler == "nosuch") return ENOENT;
-                table[c.service].attrs = c.service_attrs;
+                if (c.service_attrs->scheduler == "nosuch") return ENOENT;
+                table[c.service].attrs = *c.service_attrs;
                 return 0;
             case ChangeKind::EditService:
                 if (svc == table.end()) return ESRCH;
-                svc->second.attrs = c.service_attrs;
+                svc->second.attrs = *c.service_attrs;
                 return 0;
             case ChangeKind::DelService:
                 if (svc == table.end()) return ESRCH;
