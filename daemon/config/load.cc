@@ -1450,9 +1450,11 @@ std::string host_name() {
 namespace {
 LoadResult build(syntax::Document&& doc) {
     Builder b(doc);
-    b.errors_ = std::move(doc.errors);
-    b.warnings_ = std::move(doc.warnings);
-    for (const auto& st : doc.top) b.top_level(st);
+    syntax::StatementReader statements(doc);
+    while (const Statement* st = statements.next()) b.top_level(*st);
+    // The lexer's and the reader's diagnostics first, as they came first.
+    b.errors_.insert(b.errors_.begin(), doc.errors.begin(), doc.errors.end());
+    b.warnings_.insert(b.warnings_.begin(), doc.warnings.begin(), doc.warnings.end());
     if (b.instances_.empty() && b.servers_.empty() && b.errors_.empty() && !doc.file_ids.empty())
         b.warnings_.push_back(Diagnostic{SourceLoc::at(doc.file_ids[0], 0),
                                          "configuration is empty: no vrrp_instance and no virtual_server, vigild will do nothing"});

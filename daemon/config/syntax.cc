@@ -381,94 +381,97 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
     include_stack_.pop_back();
 }
 
-// Builds statements from the token stream. A statement ends at the end of its
-// line, at a `{` (whose block becomes its children) or at a `}`.
-class TreeBuilder {
-public:
-    explicit TreeBuilder(Document& doc) : doc_(doc), toks_(doc.tokens_) {}
-
-    void build() {
-        // Every statement is appended to statements_ once, so reserving their
-        // exact number keeps the children spans (pointers into it) valid.
-        doc_.statements_.reserve(count_statements());
-        size_t i = 0;
-        doc_.top = parse_block(i, nullptr, 0);
-    }
-
-private:
-    // A statement starts at each word that is not an argument: the first
-    // token, a word starting a line, a word after a brace (parse_statements'
-    // rule, counted ahead).
-    size_t count_statements() const {
-        size_t n = 0;
-        for (size_t i = 0; i < toks_.size(); ++i) {
-            const Token& t = toks_[i];
-            if (t.kind == TokenKind::Word && (i == 0 || t.starts_line || toks_[i - 1].kind != TokenKind::Word)) ++n;
-        }
-        return n;
-    }
-
-    // Collects a block's statements in a scratch vector kept per depth (its
-    // nested blocks are appended first), then appends them to statements_ as
-    // one contiguous run: the block's children.
-    std::span<const Statement> parse_block(size_t& i, const Token* opener, size_t depth) {
-        if (scratch_.size() <= depth) scratch_.resize(depth + 1);
-        std::vector<Statement>& block = scratch_[depth];
-        block.clear();
-        parse_statements(i, block, opener, depth);
-        auto& all = doc_.statements_;
-        const size_t first = all.size();
-        all.insert(all.end(), block.begin(), block.end());
-        block.clear();
-        return {all.data() + first, all.size() - first};
-    }
-
-    void parse_statements(size_t& i, std::vector<Statement>& out, const Token* opener, size_t depth) {
-        while (i < toks_.size()) {
-            const Token& t = toks_[i];
-            if (t.kind == TokenKind::Close) {
-                ++i;
-                if (opener) return;
-                doc_.errors.push_back(Diagnostic{doc_.loc(t), "unexpected '}' with no open block"});
-                continue;
-            }
-            if (t.kind == TokenKind::Open) {
-                doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
-                ++i;
-                parse_block(i, &t, depth + 1);  // parsed for its errors, then unused
-                continue;
-            }
-            Statement st;
-            st.keyword = &t;
-            ++i;
-            const size_t first_arg = i;
-            while (i < toks_.size() && toks_[i].kind == TokenKind::Word && !toks_[i].starts_line) ++i;
-            st.nargs = static_cast<uint32_t>(i - first_arg);
-            if (i < toks_.size() && toks_[i].kind == TokenKind::Open) {
-                const Token& open = toks_[i];
-                ++i;
-                st.has_block = true;
-                st.children = parse_block(i, &open, depth + 1);
-            }
-            out.push_back(st);
-        }
-        if (opener) {
-            doc_.errors.push_back(Diagnostic{doc_.loc(*opener), "missing '}' for the block opened here"});
-        }
-    }
-
-    Document& doc_;
-    const std::vector<Token>& toks_;
-    std::deque<std::vector<Statement>> scratch_;  // deque: growing it keeps references valid
-};
-
 }  // namespace
+
+// A statement ends at the end of its line, at a `{` (whose block becomes its
+// children) or at a `}`.
+StatementReader::StatementReader(Document& doc) : doc_(doc), toks_(doc.tokens_) {
+    // A statement starts at each word that is not an argument: the first
+    // token, a word starting a line, a word after a brace (parse_statement's
+    // rule, counted ahead). No top-level statement has more than all of them.
+    size_t n = 0;
+    for (size_t i = 0; i < toks_.size(); ++i) {
+        const Token& t = toks_[i];
+        if (t.kind == TokenKind::Word && (i == 0 || t.starts_line || toks_[i - 1].kind != TokenKind::Word)) ++n;
+    }
+    statements_.reserve(n);
+}
+
+const Statement* StatementReader::next() {
+    statements_.clear();
+    while (pos_ < toks_.size()) {
+        const Token& t = toks_[pos_];
+        if (t.kind == TokenKind::Close) {
+            ++pos_;
+            doc_.errors.push_back(Diagnostic{doc_.loc(t), "unexpected '}' with no open block"});
+            continue;
+        }
+        if (t.kind == TokenKind::Open) {
+            doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
+            ++pos_;
+            parse_block(&t, 1);  // parsed for its errors, then unused
+            statements_.clear();
+            continue;
+        }
+        current_ = parse_statement(0);
+        return &current_;
+    }
+    return nullptr;
+}
+
+// Collects a block's statements in a scratch vector kept per depth (its
+// nested blocks are appended first), then appends them to statements_ as one
+// contiguous run: the block's children.
+std::span<const Statement> StatementReader::parse_block(const Token* opener, size_t depth) {
+    if (scratch_.size() <= depth) scratch_.resize(depth + 1);
+    std::vector<Statement>& block = scratch_[depth];
+    block.clear();
+    parse_statements(block, opener, depth);
+    const size_t first = statements_.size();
+    statements_.insert(statements_.end(), block.begin(), block.end());
+    block.clear();
+    return {statements_.data() + first, statements_.size() - first};
+}
+
+void StatementReader::parse_statements(std::vector<Statement>& out, const Token* opener, size_t depth) {
+    while (pos_ < toks_.size()) {
+        const Token& t = toks_[pos_];
+        if (t.kind == TokenKind::Close) {
+            ++pos_;
+            return;
+        }
+        if (t.kind == TokenKind::Open) {
+            doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
+            ++pos_;
+            parse_block(&t, depth + 1);  // parsed for its errors, then unused
+            continue;
+        }
+        out.push_back(parse_statement(depth));
+    }
+    doc_.errors.push_back(Diagnostic{doc_.loc(*opener), "missing '}' for the block opened here"});
+}
+
+// The keyword at pos_, its arguments, and its block if one follows.
+Statement StatementReader::parse_statement(size_t depth) {
+    Statement st;
+    st.keyword = &toks_[pos_];
+    ++pos_;
+    const size_t first_arg = pos_;
+    while (pos_ < toks_.size() && toks_[pos_].kind == TokenKind::Word && !toks_[pos_].starts_line) ++pos_;
+    st.nargs = static_cast<uint32_t>(pos_ - first_arg);
+    if (pos_ < toks_.size() && toks_[pos_].kind == TokenKind::Open) {
+        const Token& open = toks_[pos_];
+        ++pos_;
+        st.has_block = true;
+        st.children = parse_block(&open, depth + 1);
+    }
+    return st;
+}
 
 Document parse_file(const std::string& path) {
     Document doc;
     Lexer lexer(doc);
     lexer.lex_path(path, nullptr);
-    TreeBuilder(doc).build();
     return doc;
 }
 
@@ -479,7 +482,6 @@ Document parse_text(const std::string& text, const std::string& name) {
     Lexer lexer(doc);
     lexer.enter_root(name);
     lexer.lex(doc.storage_.back(), 0, name);
-    TreeBuilder(doc).build();
     return doc;
 }
 

@@ -40,8 +40,8 @@ struct Token {
 };
 
 // A statement's arguments are the tokens right after its keyword; its
-// children are a run of Document::statements_ (one array for the whole tree,
-// not a vector per block).
+// children are a run of the StatementReader's one array (not a vector per
+// block).
 struct Statement {
     const Token* keyword = nullptr;
     std::span<const Statement> children;
@@ -51,9 +51,9 @@ struct Statement {
     const Token& arg(size_t i) const { return keyword[1 + i]; }
 };
 
-// Everything parsed from one top-level file and its includes. Tokens and
-// statements point into this object: keep it alive while using them, and do
-// not copy it (moving keeps every pointer valid).
+// Everything lexed from one top-level file and its includes. Tokens point
+// into this object: keep it alive while using them, and do not copy it
+// (moving keeps every pointer valid).
 class Document {
 public:
     Document() = default;
@@ -68,19 +68,42 @@ public:
     // The files read, in order (includes too), as SourceLoc file ids: their
     // names as written in diagnostics.
     std::vector<uint32_t> file_ids;
-    std::span<const Statement> top;     // top-level statements
     std::vector<Diagnostic> errors;     // syntax and include errors
     std::vector<Diagnostic> warnings;
 
     SourceLoc loc(const Token& t) const { return SourceLoc::at(file_ids[t.file], static_cast<int>(t.line)); }
 
-    // Internal to the parser: owned text (file contents, decoded quoted
-    // words), the token stream (complete before statements point into it) and
-    // every statement (reserved to its exact count before the tree is built,
-    // so the spans into it stay valid).
+    // Internal to the lexer: owned text (file contents, decoded quoted words)
+    // and the token stream.
     std::deque<std::string> storage_;
     std::vector<Token> tokens_;
+};
+
+// A Document's statements, one top-level statement (with everything nested
+// in it) at a time: a 10,000-server config is 50,000 statements, of which one
+// virtual_server's worth exists at once, in memory reused for the next.
+// Brace errors go to the Document's errors as they are met.
+class StatementReader {
+public:
+    explicit StatementReader(Document& doc);
+    // The next top-level statement, or null after the last. It and its
+    // children are valid until the next call.
+    const Statement* next();
+
+private:
+    std::span<const Statement> parse_block(const Token* opener, size_t depth);
+    void parse_statements(std::vector<Statement>& out, const Token* opener, size_t depth);
+    Statement parse_statement(size_t depth);
+
+    Document& doc_;
+    const std::vector<Token>& toks_;
+    size_t pos_ = 0;
+    // Every statement of the current top-level one; reserved once to the
+    // Document's whole count, so that no append moves it (the children spans
+    // point into it).
     std::vector<Statement> statements_;
+    std::deque<std::vector<Statement>> scratch_;  // per depth; deque: growing it keeps references valid
+    Statement current_;
 };
 
 Document parse_file(const std::string& path);
