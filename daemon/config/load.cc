@@ -336,6 +336,7 @@ public:
     Config cfg_;
     std::vector<InstanceDraft> instances_;
     std::vector<ServerDraft> servers_;
+    std::map<std::pair<VirtualServerKey, Protocol>, size_t> server_index_;  // -> its first entry in servers_
     std::vector<const Token*> script_toks_, member_toks_;
     std::set<std::string> groups_with_smtp_alert_;  // sync groups that set smtp_alert themselves
     void finish_smtp_alerts();
@@ -1347,9 +1348,10 @@ void Builder::top_level(const Statement& st) {
         d.vs.real_servers.reserve(static_cast<size_t>(real_servers));
         d.rs_toks.reserve(static_cast<size_t>(real_servers));
         dispatch<ServerDraft>(st.children, kServerKeywords, d, ctx);
-        for (const auto& other : servers_)
-            if (other.vs.key == d.vs.key && other.vs.protocol == d.vs.protocol)
-                error(*st.keyword, "duplicate " + ctx + " (first at " + other.vs.where.str() + ")");
+        // An index, not a scan of the servers so far: configs of thousands
+        // of virtual servers (fwmark or one per VIP) exist.
+        auto [first, fresh] = server_index_.try_emplace({d.vs.key, d.vs.protocol}, servers_.size());
+        if (!fresh) error(*st.keyword, "duplicate " + ctx + " (first at " + servers_[first->second].vs.where.str() + ")");
         servers_.push_back(std::move(d));
     } else {
         static constexpr std::string_view known[] = {"global_defs", "vrrp_script", "vrrp_sync_group", "vrrp_instance",

@@ -438,6 +438,15 @@ void test_all_errors_collected(void**) {
     assert_int_equal(x.errors.size(), 2);
     assert_int_equal(x.errors[0].where.line, 8);   // duplicate VRID, at VI_2
     assert_int_equal(x.errors[1].where.line, 14);  // priority 0
+
+    // A virtual server listed three times: each later copy is named once, with
+    // the first; the same address under another protocol is another service.
+    auto d = load_text("virtual_server 10.0.0.1 80 {\n}\nvirtual_server 10.0.0.1 80 {\n protocol UDP\n}\n"
+                       "virtual_server 10.0.0.1 80 {\n}\nvirtual_server 10.0.0.1 80 {\n}\n",
+                       "t.conf");
+    assert_int_equal(d.errors.size(), 2);
+    assert_string_equal(d.errors[0].str().c_str(), "t.conf:6: duplicate virtual_server 10.0.0.1 80 (first at t.conf:1)");
+    assert_string_equal(d.errors[1].str().c_str(), "t.conf:8: duplicate virtual_server 10.0.0.1 80 (first at t.conf:1)");
 }
 
 void test_warnings(void**) {
