@@ -244,7 +244,7 @@ void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_fo
             p = nl ? static_cast<const char*>(nl) : end;
             continue;
         }
-        Token tok;
+        Token& tok = toks.emplace_back();  // filled in place
         tok.file = file;
         tok.line = line;
         tok.starts_line = at_line_start;
@@ -278,7 +278,6 @@ void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_fo
                 p = text.data() + lex_quoted_word(text, static_cast<size_t>(p - text.data()), file, line, tok);
             }
         }
-        toks.push_back(tok);
     }
     end_of_line(line_first_token, path_for_includes);
 }
