@@ -166,8 +166,8 @@ public:
         int64_t v = 0;
         auto txt = t.text;
         if (label.empty()) label = s.name();
-        auto [p, ec] = std::from_chars(txt.data(), txt.data() + txt.size(), v);
-        if (txt.empty() || ec == std::errc::invalid_argument || p != txt.data() + txt.size()) {
+        const std::errc ec = parse_decimal(txt, v);
+        if (ec == std::errc::invalid_argument) {
             error(t, std::string(label) + " " + quote(txt) + " is not an integer in " + ctx);
             return std::nullopt;
         }

@@ -4,12 +4,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <cstring>
 #include <string>
 
 #include "daemon/config/load.h"
+#include "daemon/config/units.h"
 
 // cmocka last: its fail() macro clashes with C++ stream headers.
 #include <stdarg.h>
@@ -419,6 +422,34 @@ void test_error_table(void**) {
     }
     fprintf(stderr, "%zu error cases\n", sizeof kErrorCases / sizeof kErrorCases[0]);
     assert_int_equal(failures, 0);
+}
+
+// parse_decimal accepts and refuses exactly what std::from_chars does when the
+// number must be the whole text, with the same error kinds.
+void test_parse_decimal_matches_from_chars(void**) {
+    auto check = [](const std::string& t) {
+        int64_t ours = 0, ref = 0;
+        std::errc got = parse_decimal(t, ours);
+        auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), ref);
+        std::errc want = ec;
+        if (ec == std::errc() && p != t.data() + t.size()) want = std::errc::invalid_argument;
+        if (ec == std::errc::result_out_of_range && p != t.data() + t.size()) want = std::errc::invalid_argument;
+        if (got != want || (got == std::errc() && ours != ref))
+            fail_msg("'%s': parse_decimal %d/%lld, from_chars %d/%lld", t.c_str(), static_cast<int>(got),
+                     static_cast<long long>(ours), static_cast<int>(want), static_cast<long long>(ref));
+    };
+    for (const char* t : {"", "-", "0", "-0", "007", "80", "65535", "+1", " 1", "1 ", "1x", "--1", "9223372036854775807",
+                          "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "18446744073709551616",
+                          "99999999999999999999x"})
+        check(t);
+    const char alphabet[] = "0123456789012345678901234567890123456789-x ";
+    std::mt19937 rng(20261201);
+    std::uniform_int_distribution<size_t> len(0, 22), pick(0, sizeof alphabet - 2);
+    for (int i = 0; i < 100000; ++i) {
+        std::string t(len(rng), ' ');
+        for (auto& c : t) c = alphabet[pick(rng)];
+        check(t);
+    }
 }
 
 void test_all_errors_collected(void**) {
@@ -857,6 +888,7 @@ int main() {
         cmocka_unit_test(test_every_keyword),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_parse_decimal_matches_from_chars),
         cmocka_unit_test(test_all_errors_collected),
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_comments_quotes_continuation),
