@@ -67,13 +67,6 @@ constexpr std::array kUnsupportedKeywords = std::to_array<std::string_view>({
     "sync_group_tracking_weight", "global_tracking", "track_group", "lvs_sync_daemon_interface",
 });
 
-// A keyword table entry against a word: length and first letter before the
-// bytes, which rules out nearly every entry without a memcmp call (the
-// tables are scanned for every statement of a 10,000-server config).
-bool same_keyword(std::string_view entry, std::string_view word) {
-    return entry.size() == word.size() && !word.empty() && entry[0] == word[0] && entry == word;
-}
-
 bool is_unsupported(std::string_view kw) {
     return std::find(kUnsupportedKeywords.begin(), kUnsupportedKeywords.end(), kw) != kUnsupportedKeywords.end();
 }
@@ -144,6 +137,18 @@ struct Keyword {
     Handler<T> fn;
     bool block = false;  // takes a { } block
 };
+
+// The entry of `table` named `word`, or null. Length and first letter are
+// compared before the bytes, which rules out nearly every entry without a
+// memcmp call (the tables are scanned for every statement of a 10,000-server
+// config).
+template <class T>
+const Keyword<T>* find_keyword(std::span<const Keyword<T>> table, std::string_view word) {
+    for (const auto& entry : table)
+        if (entry.name.size() == word.size() && !word.empty() && entry.name[0] == word[0] && entry.name == word)
+            return &entry;
+    return nullptr;
+}
 
 class Builder {
 public:
@@ -255,13 +260,7 @@ public:
     void dispatch(std::span<const Statement> body, std::span<const Keyword<T>> table, T& target,
                   const Context& ctx) {
         for (const auto& st : body) {
-            const Keyword<T>* k = nullptr;
-            for (const auto& cand : table) {
-                if (same_keyword(cand.name, st.name())) {
-                    k = &cand;
-                    break;
-                }
-            }
+            const Keyword<T>* k = find_keyword(table, st.name());
             if (!k) {
                 std::vector<std::string_view> names;
                 for (const auto& cand : table) names.push_back(cand.name);
@@ -949,13 +948,7 @@ void checker_block(Builder& b, const Statement& s, RealServer& rs, const Context
     if (s.nargs) b.error(s.arg(0), std::string(n) + " takes no arguments in " + rs_ctx);
     for (const auto& st : s.children) {
         auto kw = st.name();
-        const Keyword<Checker>* common = nullptr;
-        for (const auto& c : kCheckerCommon) {
-            if (same_keyword(c.name, kw)) {
-                common = &c;
-                break;
-            }
-        }
+        const Keyword<Checker>* common = find_keyword<Checker>(kCheckerCommon, kw);
         bool is_http = k.type == CheckerType::Http || k.type == CheckerType::Ssl;
         if (common && !(k.type == CheckerType::Misc && (kw == "connect_ip" || kw == "connect_port" || kw == "bindto" ||
                                                          kw == "connect_timeout"))) {
