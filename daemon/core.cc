@@ -66,9 +66,6 @@ PidFile::~PidFile() {
 
 namespace {
 
-// A no-op outside systemd (NOTIFY_SOCKET unset).
-void notify(const std::string& text) { systemd::notify(text); }
-
 uint64_t monotonic_usec() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -111,7 +108,7 @@ Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Confi
       sigterm_(loop, SIGTERM, [this] { shutdown("SIGTERM"); }),
       sigint_(loop, SIGINT, [this] { shutdown("SIGINT"); }),
       sighup_(loop, SIGHUP, [this] { reload("SIGHUP"); }),
-      watchdog_(loop, [] { notify("WATCHDOG=1"); }),
+      watchdog_(loop, [] { systemd::notify("WATCHDOG=1"); }),
       reload_timer_(loop, [this] {
           for (const auto& c : reload_waiting_) {
               VLOG_WARN("%s child did not confirm the reload in time", c.c_str());
@@ -306,7 +303,7 @@ void Core::resign_masters() {
 }
 
 void Core::notify_ready() {
-    notify("READY=1\nSTATUS=running: vrrp " + std::to_string(config_->vrrp_instances.size()) +
+    systemd::notify("READY=1\nSTATUS=running: vrrp " + std::to_string(config_->vrrp_instances.size()) +
            " instance(s), " + std::to_string(config_->virtual_servers.size()) + " virtual server(s)");
     VLOG_NOTICE("running");
 }
@@ -340,7 +337,7 @@ Core::ReloadResult Core::reload(const char* why) {
     ++reloads_;
     config_loaded_at_ = time(nullptr);
     reload_problems_.clear();
-    notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec()));
+    systemd::notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec()));
     auto previous = config_;
     config_ = result.config;
     // Each child gets the normalised text (not the file: includes are
@@ -541,7 +538,7 @@ void Core::shutdown(const char* why) {
     if (stopping_) return;
     stopping_ = true;
     VLOG_NOTICE("%s: stopping", why);
-    notify("STOPPING=1");
+    systemd::notify("STOPPING=1");
     reload_timer_.stop();
     watchdog_.stop();
     for (auto id : reload_clients_)
