@@ -24,9 +24,10 @@ IpAddress IpAddress::v6(const in6_addr& a) {
 namespace {
 
 // Dotted-quad IPv4 as glibc's inet_pton(3) reads it: exactly four decimal
-// parts of 0-255, no leading zeros ("01" is refused), nothing else. Written out because a config of 10,000 real servers parses 10,000 of
-// them, and inet_pton costs several times this (a copy to terminate the
-// string, then two passes).
+// parts of 0-255, no leading zeros ("01" is refused), nothing else. Written
+// out because a config of 10,000 real servers parses 10,000 of them, and
+// inet_pton costs several times this (a copy to terminate the string, then
+// two passes).
 std::optional<in_addr> parse_dotted_quad(std::string_view text) {
     uint8_t parts[4];
     size_t n = 0, i = 0;

@@ -232,10 +232,10 @@ int main(int argc, char** argv) {
                               " error(s); not starting");
         return 1;
     }
-    // What parsing freed (the statement tree, the token stream: several times
-    // the model's size) goes back to the kernel now, before the children are
-    // forked: each would otherwise start with those pages in its RSS, and
-    // its peak RSS would keep them after it trims them itself.
+    // What parsing freed (the file text, the token stream, the statements:
+    // several times the model's size) goes back to the kernel now, before
+    // the children are forked: each would otherwise start with those pages in
+    // its RSS, and its peak RSS would keep them after it trims them itself.
     malloc_trim(0);
 
     std::string error;

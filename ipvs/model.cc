@@ -111,7 +111,7 @@ std::vector<Change> diff(const Table& desired, const Table& actual, const OwnedS
     std::vector<Change> del_dests, del_services, services, dests;
     // Every destination of a service the kernel lacks is an add: at start
     // that is the whole table (10,000 changes), reserved once instead of
-    // grown by doubling (a 168-byte Change each: megabytes of copies). The
+    // grown by doubling (a 96-byte Change each: megabytes of copies). The
     // room reserved includes one service change per owned service, which go
     // in front of the destinations at the end: without it, that insert would
     // reallocate the whole bucket after all.

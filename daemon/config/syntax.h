@@ -1,6 +1,6 @@
 // keepalived.conf syntax, below the meaning of any keyword: tokens with their
 // file:line, `include` expansion, and the tree of `keyword args { ... }`
-// statements. The model builder (build.cc) gives the statements a meaning.
+// statements. The model builder (load.cc) gives the statements a meaning.
 //
 // Grammar, as keepalived.conf(5) documents it:
 //   - a statement is a keyword and its arguments up to the end of the line, or

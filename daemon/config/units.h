@@ -3,12 +3,12 @@
 #pragma once
 
 #include <chrono>
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>  // std::errc
 
 namespace vigil::config {
 
