@@ -127,6 +127,15 @@ wait_until() {
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
+# tcp_listening NAME PORT [ADDR]: does something listen on TCP PORT (on ADDR,
+# if given) in namespace NAME? For waiting until a server started in the
+# background is up.
+tcp_listening() {
+    local filter="sport = :$2"
+    [ -n "${3:-}" ] && filter="src $3:$2"
+    ip netns exec "$(ns "$1")" ss -Hltn "$filter" | grep -q .
+}
+
 # has_addr NAME IFNAME ADDR: is ADDR configured on IFNAME in namespace NAME?
 has_addr() { ip -n "$(ns "$1")" -o addr show dev "$2" 2>/dev/null | grep -qw "inet6\? $3\(/[0-9]*\)\?"; }
 

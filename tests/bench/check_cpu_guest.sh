@@ -83,7 +83,7 @@ fresh() {
 listener() {
     local pid
     pid=$(start_bg "$1" "$T_DIR/$1.listener.log" python3 "$T_DIR/listener.py" "$T_DIR/$1.accepted")
-    wait_until 30 in_ns "$1" sh -c "ss -ltn | grep -q ':80 '"
+    wait_until 30 tcp_listening "$1" 80
     echo "$pid"
 }
 accepted() {  # LISTENER_PID NAME: connections accepted so far

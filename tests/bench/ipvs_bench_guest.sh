@@ -62,10 +62,9 @@ while True:
     c, _ = s.accept()
     c.close()
 ')
-    wait_until 60 listening "$1" || echo "    (the listener in $1 did not start)"
+    wait_until 60 tcp_listening "$1" 80 || echo "    (the listener in $1 did not start)"
 }
 gone() { ! kill -0 "$1" 2>/dev/null; }
-listening() { in_ns "$1" ss -Hltn 'sport = :80' | grep -q .; }
 # Rules in a namespace's table: /proc/net/ip_vs has 3 header lines, then one
 # line per service and per destination (cheaper to poll than ipvsadm).
 count_rules() { echo $(( $(in_ns "$1" cat /proc/net/ip_vs | wc -l) - 3 )); }

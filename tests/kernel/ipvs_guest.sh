@@ -355,8 +355,7 @@ L1=$(listener 8081); L2=$(listener 8082)
 # Listening before vigild starts: the first pass programs both from the config
 # at once, and a first probe that found a port not yet open would take it out
 # and back in, outside what the checks below count.
-listening() { in_ns d ss -ltn | grep -q "10.0.5.1:$1 "; }
-both_listening() { listening 8081 && listening 8082; }
+both_listening() { tcp_listening d 8081 10.0.5.1 && tcp_listening d 8082 10.0.5.1; }
 check "listeners up" wait_until 20 both_listening
 cat >"$T_DIR/d.conf" <<'EOF'
 global_defs {

@@ -38,8 +38,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=be2.test -days 1 \
 start_bg be2 "$T_DIR/tls.log" openssl s_server -quiet -accept 8443 -www -cert "$T_DIR/cert.pem" -key "$T_DIR/key.pem" >/dev/null
 start_bg be2 "$T_DIR/hang.log" socat TCP-LISTEN:8082,reuseaddr,fork SYSTEM:"sleep 30" >/dev/null
 
-listening() { ip netns exec "$(ns "$1")" ss -ltnH "sport = :$2" | grep -q LISTEN; }
-check "backend listeners up" wait_until 5 bash -c "$(declare -f ns listening); T_ID=$T_ID; listening be1 8080 && listening be2 8081 && listening be2 8082 && listening be2 8443"
+backends_listening() {
+    tcp_listening be1 8080 && tcp_listening be2 8081 && tcp_listening be2 8082 && tcp_listening be2 8443
+}
+check "backend listeners up" wait_until 5 backends_listening
 
 cat >"$T_DIR/vigil.conf" <<CONF
 virtual_server 10.77.5.100 80 {

@@ -122,7 +122,7 @@ lab_host m eth0 "$RELAY/24"
 conf a DIR_A 150; conf b DIR_B 100
 
 relay=$(start_bg m "$T_DIR/smtp.log" python3 "$T_DIR/smtp_sink.py" "$RELAY" "$PORT" "$MAIL" sink)
-check "SMTP server listens" wait_until 5 in_ns m bash -c "ss -ltn | grep -q ':$PORT '"
+check "SMTP server listens" wait_until 5 tcp_listening m "$PORT"
 
 pa=$(start_vigil a "$T_DIR/a.conf")
 pb=$(start_vigil b "$T_DIR/b.conf")
@@ -176,7 +176,7 @@ check "no mail arrived while the relay was down" test "$(ls "$MAIL"/*.eml | wc -
 # 0.36 s stall was enough for a spurious takeover).
 # A reload adds VI_3 (smtp_alert) on b, which then mails two transitions.
 relay=$(start_bg m "$T_DIR/smtp-silent.log" python3 "$T_DIR/smtp_sink.py" "$RELAY" "$PORT" "$MAIL" silent)
-check "silent relay listens" wait_until 5 in_ns m bash -c "ss -ltn | grep -q ':$PORT '"
+check "silent relay listens" wait_until 5 tcp_listening m "$PORT"
 clear_vips a $VIP/24 $VIP2/24
 pa=$(start_vigil a "$T_DIR/a.conf")
 check "a preempts again (its mails now hang too)" wait_until 5 only_holder $VIP a a b
