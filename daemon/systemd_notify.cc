@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "daemon/log.h"
+
 namespace vigil::systemd {
 
 bool notify(const std::string& state) {
@@ -43,7 +45,12 @@ std::optional<std::chrono::microseconds> watchdog_period() {
     char* end = nullptr;
     errno = 0;
     unsigned long long v = strtoull(usec, &end, 10);
-    if (errno != 0 || *end != '\0' || v == 0 || usec[0] == '-') return std::nullopt;
+    if (errno != 0 || *end != '\0' || v == 0 || usec[0] == '-') {
+        // Not something systemd writes; said, because without pings a real
+        // WatchdogSec= would have the service killed.
+        VLOG_WARN("ignoring WATCHDOG_USEC='%s': not a positive number of microseconds; no watchdog pings", usec);
+        return std::nullopt;
+    }
     return std::chrono::microseconds(v);
 }
 

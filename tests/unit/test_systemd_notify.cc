@@ -6,10 +6,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "daemon/log.h"
 #include "daemon/systemd_notify.h"
 
 // cmocka last: it defines macros (fail, ...) that clash with C++ headers.
@@ -100,6 +102,25 @@ void watchdog(void**) {
         setenv("WATCHDOG_USEC", bad, 1);
         assert_false(systemd::watchdog_period().has_value());
     }
+    // A value systemd would not write is said in the log, not dropped silently
+    // (no pings while a real WatchdogSec= runs would get the service killed).
+    log::init("core", log::Options{.to_console = true});
+    FILE* captured = tmpfile();
+    assert_non_null(captured);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(captured), STDERR_FILENO);
+    setenv("WATCHDOG_USEC", "12x", 1);
+    assert_false(systemd::watchdog_period().has_value());
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char text[512] = {};
+    rewind(captured);
+    size_t n = fread(text, 1, sizeof text - 1, captured);
+    fclose(captured);
+    assert_true(n > 0);
+    assert_non_null(strstr(text, "ignoring WATCHDOG_USEC='12x'"));
     unsetenv("WATCHDOG_USEC");
 }
 
