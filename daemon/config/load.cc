@@ -89,10 +89,10 @@ std::optional<int> netmask_to_prefix(const IpAddress& mask) {
 
 struct InstanceDraft {
     VrrpInstance inst;
-    const Token* name_tok = nullptr;
     std::optional<int> version;
-    const Token* advert_tok = nullptr;
-    std::optional<milliseconds> advert;  // as written; checked once the version is known
+    std::optional<milliseconds> advert;  // checked once the version is known
+    std::string advert_text;             // as written
+    SourceLoc advert_at;
     bool garp_delay_set = false, garp_repeat_set = false, garp_refresh_set = false;
     bool vrid_set = false;
     bool smtp_alert_set = false;  // else the global default
@@ -101,10 +101,9 @@ struct InstanceDraft {
 
 struct ServerDraft {
     VirtualServer vs;
-    const Token* key_tok = nullptr;
     std::optional<int> ip_family;
-    const Token* granularity_tok = nullptr;
-    std::vector<const Token*> rs_toks;  // per real server, for cross-check messages
+    SourceLoc granularity_at;
+    std::vector<SourceLoc> rs_at;  // per real server, for cross-check messages
 };
 
 // What a statement is inside, for messages: "TCP_CHECK of real_server
@@ -159,7 +158,8 @@ public:
     // --- diagnostics
     void error(const Token& at, std::string msg) { errors_.push_back(Diagnostic{doc_.loc(at), std::move(msg)}); }
     void warning(const Token& at, std::string msg) { warnings_.push_back(Diagnostic{doc_.loc(at), std::move(msg)}); }
-    void error_at(const SourceLoc& at, std::string msg) { errors_.push_back(Diagnostic{at, std::move(msg)}); }
+    void error(const SourceLoc& at, std::string msg) { errors_.push_back(Diagnostic{at, std::move(msg)}); }
+    void warning(const SourceLoc& at, std::string msg) { warnings_.push_back(Diagnostic{at, std::move(msg)}); }
     SourceLoc loc(const Token& t) const { return doc_.loc(t); }
 
     // --- argument helpers. Each reports its own error and returns nullopt/false.
@@ -343,7 +343,10 @@ public:
     std::vector<InstanceDraft> instances_;
     std::vector<ServerDraft> servers_;
     std::map<std::pair<VirtualServerKey, Protocol>, size_t> server_index_;  // -> its first entry in servers_
-    std::vector<const Token*> script_toks_, member_toks_;
+    // Where each track_script entry and sync group member is, for cross_checks'
+    // messages: locations, not tokens (a token lives as long as its top-level
+    // statement).
+    std::vector<SourceLoc> script_at_, member_at_;
     std::set<std::string> groups_with_smtp_alert_;  // sync groups that set smtp_alert themselves
     void finish_smtp_alerts();
     std::vector<Diagnostic> errors_, warnings_;
@@ -460,7 +463,7 @@ const Keyword<SyncGroup> kSyncGroupKeywords[] = {
     {"group", [](Builder& b, const Statement& s, SyncGroup& g, const Context&) {
          for (auto* t : b.list_items(s)) {
              g.members.emplace_back(t->text);
-             b.member_toks_.push_back(t);  // for cross_checks' messages
+             b.member_at_.push_back(b.loc(*t));
          }
      }, true},
     {"notify", [](Builder& b, const Statement& s, SyncGroup& g, const Context& c) { notify_keyword(b, s, g.notify, c); }},
@@ -633,7 +636,8 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
          // RFC 5798 5.2.7 centiseconds); checked in finish_instance.
          if (auto v = b.timer_arg(s, milliseconds(0), milliseconds(255'000), c)) {
              d.advert = *v;
-             d.advert_tok = &s.arg(0);
+             d.advert_text = s.arg(0).text;
+             d.advert_at = b.loc(s.arg(0));
          }
      }},
     {"version", [](Builder& b, const Statement& s, InstanceDraft& d, const Context& c) {
@@ -735,7 +739,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
                  continue;
              }
              d.inst.track_scripts.push_back(ts);
-             b.script_toks_.push_back(st.keyword);  // resolved in cross_checks
+             b.script_at_.push_back(b.loc(*st.keyword));  // resolved in cross_checks
          }
      }, true},
     {"notify", VIGIL_NOTIFY(notify)},
@@ -765,7 +769,7 @@ const Keyword<InstanceDraft> kInstanceKeywords[] = {
 void Builder::finish_instance(InstanceDraft& d) {
     auto& in = d.inst;
     const std::string ctx = "vrrp_instance " + in.name;
-    const Token& at = *d.name_tok;
+    const SourceLoc& at = in.where;
     in.version = d.version.value_or(cfg_.global.vrrp_version);
     if (!d.garp_delay_set) in.garp_master_delay = cfg_.global.vrrp_garp_master_delay;
     if (!d.garp_repeat_set) in.garp_master_repeat = cfg_.global.vrrp_garp_master_repeat;
@@ -776,14 +780,14 @@ void Builder::finish_instance(InstanceDraft& d) {
         if (in.version == 2) {
             // RFC 3768 5.3.7: Adver Int is an 8-bit count of seconds.
             if (ms % 1000 != 0 || ms < 1000 || ms > 255'000)
-                error(*d.advert_tok, "advert_int " + std::string(d.advert_tok->text) +
+                error(d.advert_at, "advert_int " + d.advert_text +
                                          " out of range (1-255 whole seconds for VRRP version 2) in " + ctx);
             else
                 in.advert_int = Centiseconds(ms / 10);
         } else {
             // RFC 5798 5.2.7: Max Adver Int is a 12-bit count of centiseconds.
             if (ms % 10 != 0 || ms < 10 || ms > 40'950)
-                error(*d.advert_tok, "advert_int " + std::string(d.advert_tok->text) +
+                error(d.advert_at, "advert_int " + d.advert_text +
                                          " out of range (0.01-40.95 s in steps of 0.01 for VRRP version 3) in " + ctx);
             else
                 in.advert_int = Centiseconds(ms / 10);
@@ -1078,7 +1082,7 @@ const Keyword<ServerDraft> kServerKeywords[] = {
          if (!b.nargs(s, 1, 1, c)) return;
          if (auto g = b.granularity(s.arg(0), c)) {
              d.vs.persistence_granularity = g;
-             d.granularity_tok = &s.arg(0);
+             d.granularity_at = b.loc(s.arg(0));
          }
      }},
     {"protocol", [](Builder& b, const Statement& s, ServerDraft& d, const Context& c) {
@@ -1132,7 +1136,7 @@ const Keyword<ServerDraft> kServerKeywords[] = {
          Context rctx([&r] { return "real_server " + r.addr.str() + (r.port ? " " + std::to_string(*r.port) : ""); }, c);
          b.dispatch<RealServer>(s.children, kRealServerKeywords, *rs, rctx);
          d.vs.real_servers.push_back(std::move(*rs));
-         d.rs_toks.push_back(s.keyword);
+         d.rs_at.push_back(b.loc(*s.keyword));
      }, true},
 };
 
@@ -1145,7 +1149,7 @@ std::string key_text(const VirtualServerKey& key) {
 void Builder::finish_server(ServerDraft& d) {
     auto& vs = d.vs;
     const std::string ctx = "virtual_server " + key_text(vs.key);
-    const Token& at = *d.key_tok;
+    const SourceLoc& at = vs.where;
     if (auto* ip = std::get_if<IpPort>(&vs.key)) {
         vs.family = ip->addr.family();
         if (d.ip_family && *d.ip_family != vs.family)
@@ -1163,7 +1167,7 @@ void Builder::finish_server(ServerDraft& d) {
     }
     if (vs.persistence_granularity && !vs.persistence_timeout) vs.persistence_timeout = seconds(360);
     if (vs.persistence_granularity && *vs.persistence_granularity > (vs.family == AF_INET ? 32 : 128))
-        error(*d.granularity_tok, "persistence_granularity /" + std::to_string(*vs.persistence_granularity) +
+        error(d.granularity_at, "persistence_granularity /" + std::to_string(*vs.persistence_granularity) +
                                       " is longer than an address of " + ctx);
     bool needs_port = false;
     if (const auto* g = std::get_if<GroupRef>(&vs.key)) {
@@ -1191,13 +1195,13 @@ void Builder::finish_server(ServerDraft& d) {
         // (keepalived silently resets it; vigil asks for the config to say so).
         if (auto* ip = std::get_if<IpPort>(&vs.key); ip && ip->port && rs.port && *rs.port != ip->port &&
                                                        method != ForwardingMethod::Nat)
-            error(*d.rs_toks[i], "real_server " + rs.addr.str() + " port " + std::to_string(*rs.port) + " differs from port " +
+            error(d.rs_at[i], "real_server " + rs.addr.str() + " port " + std::to_string(*rs.port) + " differs from port " +
                                      std::to_string(ip->port) + " of " + ctx + ", which " + (method == ForwardingMethod::Dr ? "DR" : "TUN") +
                                      " cannot translate");
         if (needs_port && !rs.port && method == ForwardingMethod::Nat)
-            error(*d.rs_toks[i], "real_server " + rs.addr.str() + " has no port, which NAT needs, in " + ctx);
+            error(d.rs_at[i], "real_server " + rs.addr.str() + " has no port, which NAT needs, in " + ctx);
         if (rs.addr.family() != vs.family && method != ForwardingMethod::Tun)
-            error(*d.rs_toks[i], "real_server " + rs.addr.str() + " is not of the family of " + ctx +
+            error(d.rs_at[i], "real_server " + rs.addr.str() + " is not of the family of " + ctx +
                                      " (only TUN can mix families)");
     }
     int64_t total_weight = 0;
@@ -1303,7 +1307,6 @@ void Builder::top_level(const Statement& st) {
         InstanceDraft d;
         d.inst.name = *name;
         d.inst.where = loc(*st.keyword);
-        d.name_tok = st.keyword;
         std::string ctx = "vrrp_instance " + *name;
         dispatch<InstanceDraft>(st.children, kInstanceKeywords, d, ctx);
         for (const auto& other : instances_)
@@ -1325,7 +1328,6 @@ void Builder::top_level(const Statement& st) {
     } else if (kw == "virtual_server") {
         if (!need_block()) return;
         ServerDraft d;
-        d.key_tok = st.keyword;
         d.vs.where = loc(*st.keyword);
         if (st.nargs == 2 && st.arg(0).text == "fwmark") {
             auto m = integer(st, st.arg(1), 1, UINT32_MAX, "virtual_server");
@@ -1346,7 +1348,7 @@ void Builder::top_level(const Statement& st) {
         auto real_servers = std::count_if(st.children.begin(), st.children.end(),
                                           [](const Statement& c) { return c.name() == "real_server"; });
         d.vs.real_servers.reserve(static_cast<size_t>(real_servers));
-        d.rs_toks.reserve(static_cast<size_t>(real_servers));
+        d.rs_at.reserve(static_cast<size_t>(real_servers));
         dispatch<ServerDraft>(st.children, kServerKeywords, d, ctx);
         // An index, not a scan of the servers so far: configs of thousands
         // of virtual servers (fwmark or one per VIP) exist.
@@ -1391,7 +1393,7 @@ void Builder::cross_checks() {
         if (in.vrid == 0 || in.interface.empty()) continue;
         auto [it, fresh] = vrids.emplace(std::make_tuple(in.interface, in.family, in.vrid), &in);
         if (!fresh)
-            error_at(in.where, "virtual_router_id " + std::to_string(in.vrid) + " on " + in.interface + " is used by both vrrp_instance " +
+            error(in.where, "virtual_router_id " + std::to_string(in.vrid) + " on " + in.interface + " is used by both vrrp_instance " +
                                    it->second->name + " (" + it->second->where.str() + ") and vrrp_instance " + in.name);
     }
     // Sync groups: members must exist and belong to one group only.
@@ -1399,7 +1401,7 @@ void Builder::cross_checks() {
     size_t member_index = 0;
     for (const auto& g : cfg_.sync_groups) {
         for (const auto& m : g.members) {
-            const Token& at = *member_toks_[member_index++];
+            const SourceLoc& at = member_at_[member_index++];
             bool exists = std::any_of(instances_.begin(), instances_.end(), [&](auto& d) { return d.inst.name == m; });
             if (!exists) error(at, "vrrp_sync_group " + g.name + " names vrrp_instance " + m + ", which does not exist");
             auto [it, fresh] = member_of.emplace(m, g.name);
@@ -1410,16 +1412,16 @@ void Builder::cross_checks() {
     size_t t = 0;
     for (const auto& d : instances_) {
         for (const auto& ts : d.inst.track_scripts) {
-            const Token* tok = script_toks_[t++];
+            const SourceLoc& at = script_at_[t++];
             bool exists = std::any_of(cfg_.vrrp_scripts.begin(), cfg_.vrrp_scripts.end(), [&](auto& s) { return s.name == ts.name; });
-            if (!exists) error(*tok, "track_script " + ts.name + " in vrrp_instance " + d.inst.name + " names no vrrp_script");
+            if (!exists) error(at, "track_script " + ts.name + " in vrrp_instance " + d.inst.name + " names no vrrp_script");
         }
     }
     // virtual_server group NAME names a virtual_server_group.
     for (const auto& d : servers_) {
         if (auto* g = std::get_if<GroupRef>(&d.vs.key)) {
             bool exists = std::any_of(cfg_.vs_groups.begin(), cfg_.vs_groups.end(), [&](auto& x) { return x.name == g->name; });
-            if (!exists) error(*d.key_tok, "virtual_server group " + g->name + " names no virtual_server_group");
+            if (!exists) error(d.vs.where, "virtual_server group " + g->name + " names no virtual_server_group");
         }
     }
     // Interfaces that do not exist here are warnings: the instance waits in

@@ -79,47 +79,68 @@ std::string dir_of(const std::string& path) {
 
 bool has_glob_chars(const std::string& s) { return s.find_first_of("*?[{") != std::string::npos; }
 
+}  // namespace
+
+// Reads the files of one configuration a line at a time, following its
+// includes: the files still to read are a stack, the top one being lexed.
 class Lexer {
 public:
     explicit Lexer(Document& doc) : doc_(doc) {}
 
-    // Lexes `text` (a string in doc_.storage_, so NUL-terminated) as file `file_index`.
-    void lex(std::string_view text, uint16_t file_index, const std::string& path_for_includes);
+    // Where reading starts: a file reached from `from` (null for the
+    // top-level file), or text already in doc_.storage_ (NUL-terminated, as
+    // every std::string) under a file's name.
+    void push_file(const std::string& path, const Token* from);
+    void push_text(std::string_view text, const std::string& name);
 
-    // Reads and lexes a file reached from `from` (null for the top-level file).
-    void lex_path(const std::string& path, const Token* from);
-
-    // Text loaded by the caller under the name of a real file: an include of
-    // that file from itself is a cycle too.
-    void enter_root(const std::string& path) {
-        char real[PATH_MAX];
-        if (realpath(path.c_str(), real)) include_stack_.push_back(real);
-    }
+    // Appends the tokens of the next lines (at least one line that has any,
+    // a few hundred tokens' worth when there are that many); an `include`
+    // line is replaced by the lines of the files it names. A line is one
+    // with those a trailing backslash joins to it. False once every file is read.
+    bool next_lines(std::vector<Token>& out);
 
 private:
+    struct Frame {
+        std::string path;  // as named: includes are relative to its directory
+        const char* begin = nullptr;
+        const char* p = nullptr;  // the next byte to lex
+        const char* end = nullptr;
+        uint32_t line = 1;
+        uint16_t file = 0;        // index into doc_.file_ids
+        bool opened = false;      // its text is read (and its real path is on include_stack_)
+        bool has_real_path = false;
+        // The include that named it, for errors opening it.
+        bool from_include = false;
+        uint16_t from_file = 0;
+        uint32_t from_line = 0;
+    };
+
     void error(uint32_t file, uint32_t line, std::string msg) {
         doc_.errors.push_back(Diagnostic{SourceLoc::at(doc_.file_ids[file], static_cast<int>(line)), std::move(msg)});
     }
     void warning(uint32_t file, uint32_t line, std::string msg) {
         doc_.warnings.push_back(Diagnostic{SourceLoc::at(doc_.file_ids[file], static_cast<int>(line)), std::move(msg)});
     }
+    // Reads the top frame's file; false (the error reported) if it cannot be.
+    bool open(Frame& f);
+    void pop_frame() {
+        if (frames_.back().has_real_path) include_stack_.pop_back();
+        frames_.pop_back();
+    }
+    // Lexes whole lines of f into out until it holds `want` tokens, an
+    // include line is complete (its first token's index is returned), or
+    // the text ends; npos when no include line stopped it.
+    size_t lex_lines(Frame& f, std::vector<Token>& out, size_t want);
     // Decodes a word containing quotes or escapes; returns the position after it.
     size_t lex_quoted_word(std::string_view text, size_t pos, uint16_t file, uint32_t& line, Token& tok);
-    // At each end of line (called for every line, so the test is inline): an
-    // `include` line is replaced by the tokens of the files it names.
-    void end_of_line(size_t line_first_token, const std::string& including_path) {
-        const auto& toks = doc_.tokens_;
-        if (line_first_token < toks.size() && is_include(toks[line_first_token]))
-            expand_include_line(line_first_token, including_path);
-    }
     static bool is_include(const Token& t) {
         return t.kind == TokenKind::Word && !t.quoted && t.starts_line && t.text == "include";
     }
-    void expand_include_line(size_t line_first_token, const std::string& including_path);
-    void include(const Token& kw, const Token& pattern, const std::string& including_path);
+    void include(std::span<const Token> line, const std::string& including_path);
 
     Document& doc_;
-    std::vector<std::string> include_stack_;  // real paths, for cycle detection
+    std::vector<Frame> frames_;
+    std::vector<std::string> include_stack_;  // real paths of the opened frames, for cycle detection
 };
 
 size_t Lexer::lex_quoted_word(std::string_view text, size_t pos, uint16_t file, uint32_t& line, Token& tok) {
@@ -199,20 +220,17 @@ size_t Lexer::lex_quoted_word(std::string_view text, size_t pos, uint16_t file, 
     return pos;
 }
 
-void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_for_includes) {
-    auto& toks = doc_.tokens_;
-    // Roughly one token per 8-10 bytes of a typical config (indentation and
-    // short words): reserve once instead of regrowing (and copying) the token
-    // array while lexing a large file.
-    toks.reserve(toks.size() + text.size() / 8);
-    // `text` is a std::string's, so a NUL follows it: the scanning loops stop
-    // there without a bounds check of their own (a NUL inside the text is
-    // told apart by its position, and stays part of its word).
-    const char* p = text.data();
-    const char* const end = p + text.size();
-    uint32_t line = 1;
+size_t Lexer::lex_lines(Frame& f, std::vector<Token>& out, size_t want) {
+    // The text is a std::string's, so a NUL follows it: the scanning loops
+    // stop there without a bounds check of their own (a NUL inside the text
+    // is told apart by its position, and stays part of its word).
+    const char* p = f.p;
+    const char* const end = f.end;
+    const uint16_t file = f.file;
+    uint32_t line = f.line;  // locals: the token stores below could alias f
     bool at_line_start = true;
-    size_t line_first_token = toks.size();
+    size_t line_first = out.size();  // the current line's first token
+    size_t include_at = std::string_view::npos;
     while (p < end) {
         const char c = *p;
         if (is_space(c)) {  // first: most bytes of a config are indentation
@@ -221,11 +239,17 @@ void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_fo
             continue;
         }
         if (c == '\n') {
-            end_of_line(line_first_token, path_for_includes);
-            ++line;
             ++p;
+            ++line;
+            if (out.size() > line_first) {
+                if (is_include(out[line_first])) {
+                    include_at = line_first;
+                    break;
+                }
+                if (out.size() >= want) break;
+            }
             at_line_start = true;
-            line_first_token = toks.size();
+            line_first = out.size();
             continue;
         }
         if (c == '\\') {
@@ -244,7 +268,7 @@ void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_fo
             p = nl ? static_cast<const char*>(nl) : end;
             continue;
         }
-        Token& tok = toks.emplace_back();  // filled in place
+        Token& tok = out.emplace_back();  // filled in place
         tok.file = file;
         tok.line = line;
         tok.starts_line = at_line_start;
@@ -275,29 +299,51 @@ void Lexer::lex(std::string_view text, uint16_t file, const std::string& path_fo
                     }
                 }
             } else {
-                p = text.data() + lex_quoted_word(text, static_cast<size_t>(p - text.data()), file, line, tok);
+                std::string_view text(f.begin, static_cast<size_t>(end - f.begin));
+                p = f.begin + lex_quoted_word(text, static_cast<size_t>(p - f.begin), file, line, tok);
             }
         }
     }
-    end_of_line(line_first_token, path_for_includes);
+    if (p >= end && include_at == std::string_view::npos && out.size() > line_first && is_include(out[line_first]))
+        include_at = line_first;  // the last line, without a newline
+    f.p = std::min(p, end);
+    f.line = line;
+    return include_at;
 }
 
-void Lexer::expand_include_line(size_t first, const std::string& including_path) {
-    auto& toks = doc_.tokens_;
-    const Token& kw = toks[first];
-    Token kw_copy = kw;
-    if (toks.size() - first != 2 || toks[first + 1].kind != TokenKind::Word) {
+bool Lexer::next_lines(std::vector<Token>& out) {
+    // Enough lines at a time that the calls cost little per token, few
+    // enough that the tokens past the statement being read stay few.
+    constexpr size_t kBatch = 256;
+    const size_t first = out.size();
+    while (!frames_.empty()) {
+        Frame& f = frames_.back();
+        if (!f.opened && !open(f)) {
+            frames_.pop_back();
+            continue;
+        }
+        if (f.p >= f.end) {
+            pop_frame();
+            continue;
+        }
+        size_t include_at = lex_lines(f, out, first + kBatch);
+        if (include_at != std::string_view::npos) {
+            std::string including_path = f.path;  // f moves when include() pushes frames
+            include(std::span<const Token>(out).subspan(include_at), including_path);
+            out.resize(include_at);
+        }
+        if (out.size() > first) return true;
+    }
+    return false;
+}
+
+void Lexer::include(std::span<const Token> line, const std::string& including_path) {
+    const Token& kw = line[0];
+    if (line.size() != 2 || line[1].kind != TokenKind::Word) {
         error(kw.file, kw.line, "include takes exactly one file name or pattern");
-        toks.resize(first);
         return;
     }
-    Token pattern = toks[first + 1];
-    toks.resize(first);
-    include(kw_copy, pattern, including_path);
-}
-
-void Lexer::include(const Token& kw, const Token& pattern_tok, const std::string& including_path) {
-    std::string pattern(pattern_tok.text);
+    std::string pattern(line[1].text);
     if (pattern.empty()) {
         error(kw.file, kw.line, "include with an empty file name");
         return;
@@ -311,7 +357,7 @@ void Lexer::include(const Token& kw, const Token& pattern_tok, const std::string
     int rc = glob(pattern.c_str(), GLOB_BRACE | GLOB_ERR, nullptr, &g);
     if (rc == GLOB_NOMATCH) {
         globfree(&g);
-        if (has_glob_chars(std::string(pattern_tok.text)))
+        if (has_glob_chars(std::string(line[1].text)))
             warning(kw.file, kw.line, "include pattern '" + pattern + "' matches no file");
         else
             error(kw.file, kw.line, "cannot open included file '" + pattern + "': " + std::strerror(ENOENT));
@@ -322,39 +368,61 @@ void Lexer::include(const Token& kw, const Token& pattern_tok, const std::string
         error(kw.file, kw.line, "cannot expand include pattern '" + pattern + "'");
         return;
     }
-    std::vector<std::string> paths(g.gl_pathv, g.gl_pathv + g.gl_pathc);  // glob sorts them
+    // glob sorts them; the first to be read goes on top.
+    for (size_t i = g.gl_pathc; i-- > 0;) push_file(g.gl_pathv[i], &kw);
     globfree(&g);
-    for (const auto& p : paths) lex_path(p, &kw);
 }
 
-void Lexer::lex_path(const std::string& path, const Token* from) {
-    auto fail = [&](const std::string& msg) {
-        if (from) error(from->file, from->line, msg);
-        else doc_.errors.push_back(Diagnostic{SourceLoc{path, 0}, msg});
-    };
-    char real[PATH_MAX];
-    if (!realpath(path.c_str(), real)) {
-        fail("cannot open " + std::string(from ? "included file " : "") + "'" + path + "': " + std::strerror(errno));
-        return;
+void Lexer::push_file(const std::string& path, const Token* from) {
+    Frame& f = frames_.emplace_back();
+    f.path = path;
+    if (from) {
+        f.from_include = true;
+        f.from_file = from->file;
+        f.from_line = from->line;
     }
+}
+
+void Lexer::push_text(std::string_view text, const std::string& name) {
+    Frame& f = frames_.emplace_back();
+    f.path = name;
+    f.begin = f.p = text.data();
+    f.end = text.data() + text.size();
+    f.file = static_cast<uint16_t>(doc_.file_ids.size());
+    doc_.file_ids.push_back(SourceLoc::intern_file_name(name));
+    f.opened = true;
+    // Text loaded under the name of a real file: an include of that file
+    // from itself is a cycle too.
+    char real[PATH_MAX];
+    if (realpath(name.c_str(), real)) {
+        include_stack_.push_back(real);
+        f.has_real_path = true;
+    }
+}
+
+bool Lexer::open(Frame& f) {
+    const std::string& path = f.path;
+    auto fail = [&](const std::string& msg) {
+        if (f.from_include) error(f.from_file, f.from_line, msg);
+        else doc_.errors.push_back(Diagnostic{SourceLoc{path, 0}, msg});
+        return false;
+    };
+    const char* what = f.from_include ? "included file " : "";
+    char real[PATH_MAX];
+    if (!realpath(path.c_str(), real))
+        return fail("cannot open " + std::string(what) + "'" + path + "': " + std::strerror(errno));
     for (size_t i = 0; i < include_stack_.size(); ++i) {
         if (include_stack_[i] == real) {
             std::string chain;
             for (size_t j = i; j < include_stack_.size(); ++j) chain += include_stack_[j] + " -> ";
-            fail("include cycle: " + chain + real);
-            return;
+            return fail("include cycle: " + chain + real);
         }
     }
     struct stat st {};
-    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fail("cannot read " + std::string(from ? "included file " : "") + "'" + path + "': it is a directory");
-        return;
-    }
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        return fail("cannot read " + std::string(what) + "'" + path + "': it is a directory");
     std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        fail("cannot open " + std::string(from ? "included file " : "") + "'" + path + "': " + std::strerror(errno));
-        return;
-    }
+    if (!in) return fail("cannot open " + std::string(what) + "'" + path + "': " + std::strerror(errno));
     // Read straight into a string of the file's size (a stringstream copies
     // a megabyte config twice); keep reading in case the file grew meanwhile.
     std::string content(static_cast<size_t>(st.st_size), '\0');
@@ -364,58 +432,99 @@ void Lexer::lex_path(const std::string& path, const Token* from) {
         char buf[4096];
         while (in.read(buf, sizeof buf) || in.gcount() > 0) content.append(buf, static_cast<size_t>(in.gcount()));
     }
-    if (in.bad()) {
-        fail("cannot read '" + path + "'");
-        return;
-    }
-    if (doc_.file_ids.size() >= Document::kMaxFiles) {
-        fail("more than " + std::to_string(Document::kMaxFiles) + " files in one configuration");
-        return;
-    }
+    if (in.bad()) return fail("cannot read '" + path + "'");
+    if (doc_.file_ids.size() >= Document::kMaxFiles)
+        return fail("more than " + std::to_string(Document::kMaxFiles) + " files in one configuration");
     doc_.storage_.push_back(std::move(content));
-    std::string_view text = doc_.storage_.back();
+    const std::string& text = doc_.storage_.back();
+    f.begin = f.p = text.data();
+    f.end = text.data() + text.size();
+    f.file = static_cast<uint16_t>(doc_.file_ids.size());
     doc_.file_ids.push_back(SourceLoc::intern_file_name(path));
+    f.opened = true;
     include_stack_.push_back(real);
-    lex(text, static_cast<uint16_t>(doc_.file_ids.size() - 1), path);
-    include_stack_.pop_back();
+    f.has_real_path = true;
+    return true;
 }
-
-}  // namespace
 
 // A statement ends at the end of its line, at a `{` (whose block becomes its
 // children) or at a `}`.
-StatementReader::StatementReader(Document& doc) : doc_(doc), toks_(doc.tokens_) {
-    // A statement starts at each word that is not an argument: the first
-    // token, a word starting a line, a word after a brace (parse_statement's
-    // rule, counted ahead). No top-level statement has more than all of them.
-    size_t n = 0;
-    for (size_t i = 0; i < toks_.size(); ++i) {
-        const Token& t = toks_[i];
-        if (t.kind == TokenKind::Word && (i == 0 || t.starts_line || toks_[i - 1].kind != TokenKind::Word)) ++n;
+StatementReader::StatementReader(Document& doc) : doc_(doc), lexer_(std::make_unique<Lexer>(doc)) {
+    if (doc.root_is_text_) lexer_->push_text(doc.storage_.front(), doc.root_path_);
+    else lexer_->push_file(doc.root_path_, nullptr);
+}
+
+StatementReader::~StatementReader() = default;
+
+// The tokens of one top-level statement, toks_[chunk_begin_, chunk_end_):
+// up to the next word that starts a statement (a line's first word, or a
+// word after a brace) outside any block. The braces are only counted here;
+// parse_block reports what does not match. The lexer's lines go straight
+// into toks_, so the next statement's first tokens are there already.
+bool StatementReader::read_tokens() {
+    size_t i = chunk_end_;
+    if (i == toks_.size()) {
+        i = 0;
+        toks_.clear();
     }
-    statements_.reserve(n);
+    chunk_begin_ = i;
+    size_t statements = 0, depth = 0;
+    TokenKind previous = TokenKind::Open;  // as if before the first token: it starts a statement
+    for (;;) {
+        const Token* tokens = toks_.data();  // locals: toks_ grows between batches
+        for (const size_t n = toks_.size(); i < n; ++i) {
+            const Token& t = tokens[i];
+            const bool starts_statement =
+                t.kind == TokenKind::Word && (t.starts_line || previous != TokenKind::Word);
+            if (starts_statement && depth == 0 && i > chunk_begin_) {
+                chunk_end_ = i;
+                statement_count_ = statements;
+                return true;
+            }
+            statements += starts_statement;
+            previous = t.kind;
+            if (t.kind == TokenKind::Open) ++depth;
+            else if (t.kind == TokenKind::Close && depth > 0) --depth;
+        }
+        // All of toks_ from chunk_begin_ on is this statement's so far: the
+        // earlier statements' tokens go before more are lexed.
+        if (chunk_begin_ > 0) {
+            toks_.erase(toks_.begin(), toks_.begin() + static_cast<ptrdiff_t>(chunk_begin_));
+            i -= chunk_begin_;
+            chunk_begin_ = 0;
+        }
+        if (!lexer_->next_lines(toks_)) break;
+    }
+    chunk_end_ = toks_.size();
+    statement_count_ = statements;
+    return chunk_end_ > chunk_begin_;
 }
 
 const Statement* StatementReader::next() {
-    statements_.clear();
-    while (pos_ < toks_.size()) {
-        const Token& t = toks_[pos_];
-        if (t.kind == TokenKind::Close) {
-            ++pos_;
-            doc_.errors.push_back(Diagnostic{doc_.loc(t), "unexpected '}' with no open block"});
-            continue;
+    for (;;) {
+        statements_.clear();
+        if (!read_tokens()) return nullptr;
+        pos_ = chunk_begin_;
+        statements_.reserve(statement_count_);
+        // One statement at most (read_tokens stops before a second), with
+        // stray braces before or after it.
+        bool found = false;
+        while (pos_ < chunk_end_) {
+            const Token& t = toks_[pos_];
+            if (t.kind == TokenKind::Close) {
+                ++pos_;
+                doc_.errors.push_back(Diagnostic{doc_.loc(t), "unexpected '}' with no open block"});
+            } else if (t.kind == TokenKind::Open) {
+                doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
+                ++pos_;
+                parse_block(&t, 1);  // parsed for its errors, then unused
+            } else {
+                current_ = parse_statement(0);
+                found = true;
+            }
         }
-        if (t.kind == TokenKind::Open) {
-            doc_.errors.push_back(Diagnostic{doc_.loc(t), "'{' without a keyword before it"});
-            ++pos_;
-            parse_block(&t, 1);  // parsed for its errors, then unused
-            statements_.clear();
-            continue;
-        }
-        current_ = parse_statement(0);
-        return &current_;
+        if (found) return &current_;
     }
-    return nullptr;
 }
 
 // Collects a block's statements in a scratch vector kept per depth (its
@@ -433,7 +542,7 @@ std::span<const Statement> StatementReader::parse_block(const Token* opener, siz
 }
 
 void StatementReader::parse_statements(std::vector<Statement>& out, const Token* opener, size_t depth) {
-    while (pos_ < toks_.size()) {
+    while (pos_ < chunk_end_) {
         const Token& t = toks_[pos_];
         if (t.kind == TokenKind::Close) {
             ++pos_;
@@ -456,9 +565,9 @@ Statement StatementReader::parse_statement(size_t depth) {
     st.keyword = &toks_[pos_];
     ++pos_;
     const size_t first_arg = pos_;
-    while (pos_ < toks_.size() && toks_[pos_].kind == TokenKind::Word && !toks_[pos_].starts_line) ++pos_;
+    while (pos_ < chunk_end_ && toks_[pos_].kind == TokenKind::Word && !toks_[pos_].starts_line) ++pos_;
     st.nargs = static_cast<uint32_t>(pos_ - first_arg);
-    if (pos_ < toks_.size() && toks_[pos_].kind == TokenKind::Open) {
+    if (pos_ < chunk_end_ && toks_[pos_].kind == TokenKind::Open) {
         const Token& open = toks_[pos_];
         ++pos_;
         st.has_block = true;
@@ -469,18 +578,15 @@ Statement StatementReader::parse_statement(size_t depth) {
 
 Document parse_file(const std::string& path) {
     Document doc;
-    Lexer lexer(doc);
-    lexer.lex_path(path, nullptr);
+    doc.root_path_ = path;
     return doc;
 }
 
 Document parse_text(const std::string& text, const std::string& name) {
     Document doc;
     doc.storage_.push_back(text);
-    doc.file_ids.push_back(SourceLoc::intern_file_name(name));
-    Lexer lexer(doc);
-    lexer.enter_root(name);
-    lexer.lex(doc.storage_.back(), 0, name);
+    doc.root_path_ = name;
+    doc.root_is_text_ = true;
     return doc;
 }
 

@@ -29,7 +29,8 @@ namespace vigil::config::syntax {
 
 enum class TokenKind : uint8_t { Word, Open, Close };
 
-// 24 bytes: a 10,000-server config is 120,000 tokens, all alive at once.
+// 24 bytes. Only the tokens of one top-level statement exist at once (see
+// StatementReader), however large the config.
 struct Token {
     std::string_view text;     // points into Document::storage_
     uint32_t line = 0;
@@ -51,9 +52,10 @@ struct Statement {
     const Token& arg(size_t i) const { return keyword[1 + i]; }
 };
 
-// Everything lexed from one top-level file and its includes. Tokens point
-// into this object: keep it alive while using them, and do not copy it
-// (moving keeps every pointer valid).
+// One configuration: its top-level file (or text) and, once read, the files
+// it includes, with the diagnostics of reading them. Tokens point into this
+// object: keep it alive while using them, and do not copy it (moving keeps
+// every pointer valid). The files are read as a StatementReader goes.
 class Document {
 public:
     Document() = default;
@@ -74,38 +76,50 @@ public:
     SourceLoc loc(const Token& t) const { return SourceLoc::at(file_ids[t.file], static_cast<int>(t.line)); }
 
     // Internal to the lexer: owned text (file contents, decoded quoted words)
-    // and the token stream.
+    // and where reading starts (a file to open, or storage_'s first string).
     std::deque<std::string> storage_;
-    std::vector<Token> tokens_;
+    std::string root_path_;
+    bool root_is_text_ = false;
 };
 
+class Lexer;
+
 // A Document's statements, one top-level statement (with everything nested
-// in it) at a time: a 10,000-server config is 50,000 statements, of which one
-// virtual_server's worth exists at once, in memory reused for the next.
-// Brace errors go to the Document's errors as they are met.
+// in it) at a time: the lexer reads just the tokens of the next top-level
+// statement, and the statements are built from them, in memory reused for
+// the next one. A 10,000-server config is 120,000 tokens and 50,000
+// statements, of which one virtual_server's worth exists at once.
+// Brace and include errors go to the Document's errors as they are met.
 class StatementReader {
 public:
     explicit StatementReader(Document& doc);
+    ~StatementReader();
     // The next top-level statement, or null after the last. It and its
     // children are valid until the next call.
     const Statement* next();
 
 private:
+    // Finds the tokens of the next top-level statement, lexing as needed; false at the end.
+    bool read_tokens();
     std::span<const Statement> parse_block(const Token* opener, size_t depth);
     void parse_statements(std::vector<Statement>& out, const Token* opener, size_t depth);
     Statement parse_statement(size_t depth);
 
     Document& doc_;
-    const std::vector<Token>& toks_;
+    std::unique_ptr<Lexer> lexer_;
+    std::vector<Token> toks_;  // the current top-level statement's tokens, and some of the next's
+    size_t chunk_begin_ = 0, chunk_end_ = 0;
     size_t pos_ = 0;
-    // Every statement of the current top-level one; reserved once to the
-    // Document's whole count, so that no append moves it (the children spans
-    // point into it).
+    // Every statement of the current top-level one; reserved to their count
+    // (statement_count_, from read_tokens) before parsing, so that no append
+    // moves it (the children spans point into it).
+    size_t statement_count_ = 0;
     std::vector<Statement> statements_;
     std::deque<std::vector<Statement>> scratch_;  // per depth; deque: growing it keeps references valid
     Statement current_;
 };
 
+// A Document to read from a file, or from text under a file's name.
 Document parse_file(const std::string& path);
 Document parse_text(const std::string& text, const std::string& name);
 

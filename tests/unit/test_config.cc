@@ -594,6 +594,53 @@ void test_includes(void**) {
     auto txt = load_text("include global.conf\n" + std::string(kMinimalInstance), fixture("inc/virtual.conf"));
     assert_true(txt.ok());
     assert_string_equal(txt.config->global.router_id.c_str(), "INC");
+    // An include on the last line, with no newline after it.
+    auto last = load_text(std::string(kMinimalInstance) + "include global.conf", fixture("inc/virtual.conf"));
+    assert_true(last.ok());
+    assert_string_equal(last.config->global.router_id.c_str(), "INC");
+}
+
+// Replaces every `from` in `text` with `to`.
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+        text.replace(at, from.size(), to);
+    return text;
+}
+
+// The reader takes one top-level statement at a time from a lexer that runs
+// a few hundred tokens ahead: the same statements make the same model however
+// they are laid out (the next top-level keyword right after a '}' on the same
+// line, each '{' on a line of its own), in a run of many small statements and
+// in one statement of thousands of tokens; stray braces between statements
+// are reported at their line.
+void test_statement_layouts(void**) {
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "vrrp_script s" + std::to_string(i) + " {\n script \"/bin/true\"\n interval 2\n}\n";
+    text += "virtual_server 192.168.10.1 80 {\n lb_algo rr\n";
+    for (int i = 0; i < 400; ++i)
+        text += " real_server 192.168." + std::to_string(11 + i / 200) + "." + std::to_string(i % 200 + 1) +
+                " 80 {\n weight " + std::to_string(i % 7) + "\n TCP_CHECK {\n connect_timeout 3\n }\n }\n";
+    text += "}\n" + std::string(kMinimalInstance);
+    auto ref = must_load_text(text);
+    assert_int_equal(ref.config->vrrp_scripts.size(), 300);
+    assert_int_equal(ref.config->virtual_servers.at(0).real_servers.size(), 400);
+    assert_int_equal(ref.config->virtual_servers[0].real_servers[399].weight, 399 % 7);
+    std::string joined = text;
+    for (const char* kw : {"vrrp_script", "virtual_server", "vrrp_instance"})
+        joined = replace_all(joined, std::string("}\n") + kw, std::string("} ") + kw);
+    assert_true(joined.find("} vrrp_script s299 {") != std::string::npos);
+    std::string open_alone = replace_all(text, " {\n", "\n{\n");
+    for (const std::string& variant : {joined, open_alone}) {
+        auto r = must_load_text(variant);
+        assert_true(*r.config == *ref.config);
+    }
+
+    auto stray = load_text("vrrp_script a {\n script /bin/true\n}\n}\nvrrp_script b {\n script /bin/true\n} } { x }\n", "t.conf");
+    assert_false(stray.ok());
+    assert_string_equal(all_errors(stray).c_str(),
+                        "t.conf:4: unexpected '}' with no open block\n"
+                        "t.conf:7: unexpected '}' with no open block\n"
+                        "t.conf:7: '{' without a keyword before it\n");
 }
 
 void test_etc_examples(void**) {
@@ -893,6 +940,7 @@ int main() {
         cmocka_unit_test(test_warnings),
         cmocka_unit_test(test_comments_quotes_continuation),
         cmocka_unit_test(test_includes),
+        cmocka_unit_test(test_statement_layouts),
         cmocka_unit_test(test_etc_examples),
         cmocka_unit_test(test_dump_round_trip),
         cmocka_unit_test(test_checker_settings_value_semantics),
