@@ -84,6 +84,19 @@ const char* state_name(uint8_t s) {
 
 constexpr uint8_t kStateMaster = 2;
 
+// Whether a child has anything to do for this config; one that has not is not
+// started (keepalived does the same), until a reload gives it something. The
+// check child also runs for lvs_flush / lvs_flush_on_stop alone: flushing the
+// whole IPVS table at start or stop is its job.
+bool needs_child(const config::Config& c, const std::string& child) {
+    if (child == "vrrp") return !c.vrrp_instances.empty();
+    return !c.virtual_servers.empty() || c.global.lvs_flush || c.global.lvs_flush_on_stop;
+}
+
+const char* what_it_lacks(const std::string& child) {
+    return child == "vrrp" ? "no vrrp_instance" : "no virtual_server (nor lvs_flush)";
+}
+
 }  // namespace
 
 Core::Core(ev::Loop* loop, CoreOptions opts, std::shared_ptr<const config::Config> config, int pidfile_fd,
@@ -135,8 +148,18 @@ int Core::run() {
         auto half = *period / 2;
         watchdog_.start(half, half);
     }
-    not_ready_ = {"vrrp", "check"};
-    supervisor_.start_all();
+    for (const char* child : {"vrrp", "check"}) {
+        if (!needs_child(*config_, child)) {
+            VLOG_NOTICE("%s child not started: %s in the config", child, what_it_lacks(child));
+            continue;
+        }
+        not_ready_.insert(child);
+        supervisor_.start(child);
+    }
+    if (not_ready_.empty()) {
+        started_ = true;
+        notify_ready();
+    }
     ev_run(loop_, 0);
     return exit_status_;
 }
@@ -166,6 +189,8 @@ void Core::on_message(const std::string& child, const ipc::Message& m) {
     switch (m.type) {
     case ipc::MsgType::ChildReady:
         VLOG_INFO("%s child ready", child.c_str());
+        // A child started by a reload confirms it by being ready.
+        if (reload_waiting_.erase(child)) finish_reload_if_done();
         not_ready_.erase(child);
         if (!started_ && not_ready_.empty()) {
             started_ = true;
@@ -366,6 +391,14 @@ Core::ReloadResult Core::reload(const char* why) {
                   text.size());
     }
     if (!ok) VLOG_WARN("reload: a child could not be sent the new config (it gets it when restarted)");
+    // A child that had nothing to do starts with the new config, if that
+    // gives it something. (One that runs stays running when the new config
+    // leaves it nothing: it has removed what it ran, and idles.)
+    for (const char* child : {"vrrp", "check"}) {
+        if (supervisor_.started(child) || !needs_child(*config_, child)) continue;
+        if (supervisor_.start(child)) reload_waiting_.insert(child);
+        else VLOG_ERR("reload: the %s child could not be started", child);
+    }
     // Both models and the dumped text were alive at once; with 10,000 real
     // servers that peak is ~10 MB the heap would otherwise keep for good.
     previous.reset();

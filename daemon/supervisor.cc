@@ -52,7 +52,7 @@ std::string describe_wait_status(int wait_status) {
 
 // ---- Supervisor (I/O) ------------------------------------------------------
 
-enum class SlotState { Idle, Running, WaitingRestart, GivenUp };
+enum class SlotState { NotStarted, Idle, Running, WaitingRestart, GivenUp };
 
 struct Supervisor::Slot {
     Slot(ev::Loop* loop, Supervisor& sup, ChildSpec s, RestartPolicyOptions opts)
@@ -70,7 +70,7 @@ struct Supervisor::Slot {
 
     ChildSpec spec;
     RestartPolicy policy;
-    SlotState state = SlotState::Idle;
+    SlotState state = SlotState::NotStarted;
     pid_t pid = -1;
     int starts = 0;
     RestartPolicy::Clock::time_point started{};
@@ -90,10 +90,16 @@ void Supervisor::add(ChildSpec spec) {
     slots_.push_back(std::make_unique<Slot>(loop_, *this, std::move(spec), policy_opts_));
 }
 
-bool Supervisor::start_all() {
-    bool ok = true;
-    for (auto& s : slots_) ok = spawn(*s) && ok;
-    return ok;
+bool Supervisor::start(const std::string& name) {
+    for (auto& s : slots_)
+        if (s->spec.name == name) return s->state == SlotState::NotStarted && spawn(*s);
+    return false;
+}
+
+bool Supervisor::started(const std::string& name) const {
+    for (auto& s : slots_)
+        if (s->spec.name == name) return s->state != SlotState::NotStarted;
+    return false;
 }
 
 bool Supervisor::spawn(Slot& s) {
@@ -290,6 +296,7 @@ std::vector<Supervisor::ChildInfo> Supervisor::children() const {
         case SlotState::WaitingRestart: i.state = "restarting"; break;
         case SlotState::GivenUp: i.state = "given-up"; break;
         case SlotState::Idle: i.state = "stopped"; break;
+        case SlotState::NotStarted: i.state = "not-started"; break;
         }
         i.restarts = std::max(0, s->starts - 1);
         out.push_back(std::move(i));

@@ -86,7 +86,10 @@ public:
     // Descriptors the children must not inherit (e.g. the pid file lock).
     void close_in_children(int fd) { fds_to_close_.push_back(fd); }
 
-    bool start_all();
+    // Starts a child that has not been started yet (a child with nothing
+    // to do is not); false if it was, or could not be.
+    bool start(const std::string& name);
+    bool started(const std::string& name) const;
     // Sends to every child that is running; false if one could not take it.
     bool send_all(ipc::MsgType type, std::string_view payload = {});
     // Names of the children currently running.
@@ -98,7 +101,7 @@ public:
     struct ChildInfo {
         std::string name;
         pid_t pid = -1;           // -1 when not running
-        const char* state = "";   // "running", "restarting", "given-up", "stopped"
+        const char* state = "";   // "running", "restarting", "given-up", "stopped", "not-started"
         int restarts = 0;         // starts after the first one
     };
     std::vector<ChildInfo> children() const;

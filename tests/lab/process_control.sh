@@ -13,11 +13,11 @@ lab_switch
 lab_host d1 eth0 10.231.0.1/24
 lab_host d2 eth0 10.231.0.2/24
 
-# process_config plus a virtual server: one real server nobody answers
+# process_vrrp_config plus a virtual server: one real server nobody answers
 # (10.231.0.9, not in the lab: its TCP_CHECK fails) and one without a checker
 # (always up).
 control_config() {
-    process_config "$1" "$2"
+    process_vrrp_config "$1" "$2"
     cat >>"$1" <<CONF
 virtual_server 10.231.0.100 80 {
     delay_loop 1

@@ -1,9 +1,9 @@
 # Helpers for the core process tests (tests/lab/process_*.sh). Source after
 # tests/lib.sh.
 
-# process_config FILE [PRIORITY]: a small valid config for a director whose
-# eth0 is in 10.231.0.0/24 (a lab namespace only).
-process_config() {
+# process_vrrp_config FILE [PRIORITY]: a small valid config (one VRRP
+# instance) for a director whose eth0 is in 10.231.0.0/24 (a lab namespace only).
+process_vrrp_config() {
     cat >"$1" <<CONF
 global_defs {
     router_id PROCESS_TEST
@@ -16,6 +16,22 @@ vrrp_instance VI_1 {
     advert_int 1
     virtual_ipaddress {
         10.231.0.100/24
+    }
+}
+CONF
+}
+
+# process_config FILE [PRIORITY]: process_vrrp_config plus a virtual server
+# (one real server without a checker), so that both children run: a child
+# with nothing configured is not started.
+process_config() {
+    process_vrrp_config "$@"
+    cat >>"$1" <<CONF
+virtual_server 10.231.0.100 8080 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.231.0.10 8080 {
     }
 }
 CONF
