@@ -23,17 +23,26 @@ ctl() { "$VIGILD" --runtime-dir "$RUN" "$@"; }
 runs() { child_pid "$@" >/dev/null; }  # runs CORE ROLE
 status_has() { ctl --status | grep -Eq "$1"; }
 
+# start_one WHAT LOG RUNNING MISSING WHY: vigild started with $CONF runs
+# the RUNNING child and not the MISSING one, and its log says WHY; the core
+# pid is left in $CORE.
+start_one() {
+    local what="$1" logf="$2" running="$3" missing="$4" why="$5"
+    start_vigild d1 "$logf" -n -l -f "$CONF" --runtime-dir "$RUN"
+    CORE=$VIGILD_PID
+    check "$what: core runs once the $running child is ready" wait_until 5 log_has "$logf" "core: running"
+    check "$what: the $running child runs" runs "$CORE" "$running"
+    check "$what: no $missing child" bash -c "! (. $top_srcdir/tests/lab/process_lib.sh; child_pid $CORE $missing)"
+    check "$what: the log says why" log_has "$logf" "$missing child not started: $why in the config"
+    check "$what: status shows the $missing child as not started" \
+        status_has "^child $missing pid=-1 state=not-started restarts=0$"
+}
+
 # 1. Virtual servers only: the check child, no vrrp child.
 vs_only "$CONF"
 check "the config has a virtual server and no VRRP instance" \
     bash -c "grep -q '^virtual_server' '$CONF' && ! grep -q vrrp_instance '$CONF'"
-start_vigild d1 "$LOG" -n -l -f "$CONF" --runtime-dir "$RUN"
-CORE=$VIGILD_PID
-check "core runs once the check child is ready" wait_until 5 log_has "$LOG" "core: running"
-check "the check child runs" runs "$CORE" check
-check "no vrrp child" bash -c "! (. $top_srcdir/tests/lab/process_lib.sh; child_pid $CORE vrrp)"
-check "the log says why" log_has "$LOG" "vrrp child not started: no vrrp_instance in the config"
-check "status shows the vrrp child as not started" status_has "^child vrrp pid=-1 state=not-started restarts=0$"
+start_one "virtual servers only" "$LOG" check vrrp "no vrrp_instance"
 
 # 2. A reload that adds a VRRP instance starts the vrrp child with it.
 lines=$(( $(wc -l <"$LOG") + 1 ))
@@ -61,13 +70,7 @@ check "and exits 0" test "$rc" = 0
 
 # 4. A VRRP instance only: no check child.
 process_vrrp_config "$CONF"
-LOG2="$T_DIR/vigild2.log"
-start_vigild d1 "$LOG2" -n -l -f "$CONF" --runtime-dir "$RUN"
-CORE=$VIGILD_PID
-check "vrrp only: core runs" wait_until 5 log_has "$LOG2" "core: running"
-check "vrrp only: the vrrp child runs" runs "$CORE" vrrp
-check "vrrp only: no check child" bash -c "! (. $top_srcdir/tests/lab/process_lib.sh; child_pid $CORE check)"
-check "vrrp only: the log says why" log_has "$LOG2" "check child not started: no virtual_server .* in the config"
+start_one "vrrp only" "$T_DIR/vigild2.log" vrrp check "no virtual_server .*"
 kill -TERM "$CORE"
 check "vrrp only: vigild stops" wait_until 10 gone "$CORE"
 wait "$CORE"
