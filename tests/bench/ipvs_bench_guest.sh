@@ -88,6 +88,11 @@ wait_count() {
     done
     echo "$n"
 }
+# emptied NS LISTENER: a namespace's table flushed and its listener stopped
+# once its figures are taken: the kernel keeps rate estimators running for
+# every destination (a kthread walks them all every 2 s), so 10,000 left in
+# each measured namespace would load the guest more with every round.
+emptied() { in_ns "$1" ipvsadm -C; kill "$2" 2>/dev/null; }
 ms_between() { echo $(( ($2 - $1) / 1000000 )); }
 figure() { printf '%-44s %s\n' "$1" "$2"; }
 
@@ -110,6 +115,7 @@ writer() {
     t0=$(date +%s%N); out="$(in_ns "$1" "$APPLY" write "$S" "$D" 2>&1)"; t1=$(date +%s%N)
     figure "(d) batched writer: start -> last rule" "$(ms_between "$t0" "$t1") ms  [$(grep -o 'netlink_ms=.*' <<<"$out")]"
     figure "    rules in the kernel" "$(final_rules "$1")"
+    emptied "$1" "$LISTENER_PID"
 }
 writer w1
 
@@ -212,14 +218,23 @@ kill "$vd_listener"  # still accepting the checkers' connections
 # guest, so the ratio is taken between medians. vigild's time ends at its reconcile line
 # (written after the last ack); the writer's when it exits after its last ack.
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# settle: a pause before each timed start, for the work the previous step
+# left to the guest (a listener's start-up, the kernel closing sockets and
+# freeing destinations) to finish rather than land in the timing. (Polling
+# /proc/stat for an idle guest does not work here: the polling's own forks
+# keep an emulated CPU more than 10% busy.)
+settle() { sleep 3; }
 w_ms=(); v_ms=()
 ROUNDS="${BENCH_ROUNDS:-9}"
 for round in $(seq 1 "$ROUNDS"); do
     fresh "wr$round"
+    settle
     t0=$(date +%s%N); out="$(in_ns "wr$round" "$APPLY" write "$S" "$D" 2>&1)"; t1=$(date +%s%N)
     w_ms+=("$(ms_between "$t0" "$t1")")
     w_netlink=$(grep -o 'netlink_ms=[0-9]*' <<<"$out" | cut -d= -f2)
+    emptied "wr$round" "$LISTENER_PID"
     fresh "vr$round"
+    settle
     vlog="$T_DIR/vigild-r$round.log"
     t0=$(date +%s%N)
     p=$(start_bg "vr$round" "$vlog" "$VIGILD" -n -l -f "$conf" --runtime-dir "$T_DIR/run-r$round")
@@ -244,6 +259,7 @@ fresh r
 t0=$(date +%s%N); in_ns r ipvsadm-restore <"$rules"; t1=$(date +%s%N)
 figure "(b) ipvsadm-restore: start -> last rule" "$(ms_between "$t0" "$t1") ms"
 figure "    rules in the kernel" "$(final_rules r)"
+emptied r "$LISTENER_PID"
 
 # (c) keepalived, checker process only
 fresh k
