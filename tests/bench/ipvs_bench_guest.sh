@@ -89,8 +89,8 @@ wait_count() {
     echo "$n"
 }
 # emptied NS LISTENER: a namespace's table flushed and its listener stopped
-# once its figures are taken: the kernel keeps rate estimators running for
-# every destination (a kthread walks them all every 2 s), so 10,000 left in
+# once its figures are taken: the kernel keeps a rate estimator for every
+# service and destination and updates them all every 2 s, so 10,000 left in
 # each measured namespace would load the guest more with every round.
 emptied() { in_ns "$1" ipvsadm -C; kill "$2" 2>/dev/null; }
 ms_between() { echo $(( ($2 - $1) / 1000000 )); }
