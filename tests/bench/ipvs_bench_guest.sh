@@ -80,7 +80,9 @@ wait_count() {
     local deadline=$(( $(date +%s) + $4 )) n prev=-1
     while :; do
         n=$(count_rules "$1")
-        if ! [ "$n" "$2" "$3" ] && [ "$n" = "$prev" ]; then n=$(final_rules "$1"); fi
+        # (Not while the table is still empty: a daemon still reading its
+        # config would be charged an ipvsadm run that costs more than a poll.)
+        if ! [ "$n" "$2" "$3" ] && [ "$n" = "$prev" ] && [ "$n" != 0 ]; then n=$(final_rules "$1"); fi
         [ "$n" "$2" "$3" ] && break
         prev=$n
         [ "$(date +%s)" -ge "$deadline" ] && break
