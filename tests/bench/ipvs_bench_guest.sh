@@ -304,37 +304,6 @@ for pid in "$kpid" ${ckpid:+"$ckpid"}; do
     wait_until 60 gone "$pid" || figure "    keepalived still running 60 s after SIGTERM" "pid $pid"
 done
 
-# (c2) keepalived against vigild, both timed the same way: polled until
-# /proc/net/ip_vs has every rule (keepalived logs nothing when its last rule
-# is in), alternately, KEEPALIVED_ROUNDS (default 3) rounds each. Polling adds
-# the same latency to both (vigild's: its polled time minus its log's, above).
-k_ms=(); vp_ms=()
-for round in $(seq 1 "${KEEPALIVED_ROUNDS:-3}"); do
-    fresh "kr$round"; settle
-    t0=$(date +%s%N)
-    p=$(start_bg "kr$round" "$T_DIR/keepalived-r$round.log" keepalived -n -C -f "$conf" \
-        -p "$T_DIR/kr$round.pid" -c "$T_DIR/krc$round.pid" -r "$T_DIR/krv$round.pid")
-    n=$(wait_count "kr$round" -ge "$RULES" 300); t1=$(date +%s%N)
-    k_ms+=("$(ms_between "$t0" "$t1")")
-    c=$(cat "$T_DIR/krc$round.pid" 2>/dev/null)
-    kill -TERM "$p"
-    wait_count "kr$round" -eq 0 60 >/dev/null
-    for pid in "$p" ${c:+"$c"}; do wait_until 60 gone "$pid"; done
-    kill "$LISTENER_PID"
-    fresh "vp$round"; settle
-    t0=$(date +%s%N)
-    p=$(start_bg "vp$round" "$T_DIR/vigild-p$round.log" "$VIGILD" -n -l -f "$conf" --runtime-dir "$T_DIR/run-p$round")
-    n=$(wait_count "vp$round" -ge "$RULES" 300); t1=$(date +%s%N)
-    vp_ms+=("$(ms_between "$t0" "$t1")")
-    kill -TERM "$p"
-    wait_count "vp$round" -eq 0 60 >/dev/null
-    wait_until 30 gone "$p"
-    kill "$LISTENER_PID"
-done
-km=$(median "${k_ms[@]}"); vpm=$(median "${vp_ms[@]}")
-figure "(c2) start -> last rule, both polled (ms)" "keepalived ${k_ms[*]}; vigild ${vp_ms[*]}"
-figure "    medians" "keepalived $km, vigild $vpm: keepalived/vigild $(awk -v k="$km" -v v="$vpm" 'BEGIN { printf "%.1f", k / v }')"
-
 writer w2
 
 exit 0
