@@ -123,6 +123,9 @@ private:
     }
     // Reads the top frame's file; false (the error reported) if it cannot be.
     bool open(Frame& f);
+    // The frame's text is `text` (NUL-terminated): its file is numbered and,
+    // with a real path, on include_stack_.
+    void begin_text(Frame& f, std::string_view text, const char* real_path);
     void pop_frame() {
         if (frames_.back().has_real_path) include_stack_.pop_back();
         frames_.pop_back();
@@ -386,16 +389,20 @@ void Lexer::push_file(const std::string& path, const Token* from) {
 void Lexer::push_text(std::string_view text, const std::string& name) {
     Frame& f = frames_.emplace_back();
     f.path = name;
-    f.begin = f.p = text.data();
-    f.end = text.data() + text.size();
-    f.file = static_cast<uint16_t>(doc_.file_ids.size());
-    doc_.file_ids.push_back(SourceLoc::intern_file_name(name));
-    f.opened = true;
     // Text loaded under the name of a real file: an include of that file
     // from itself is a cycle too.
     char real[PATH_MAX];
-    if (realpath(name.c_str(), real)) {
-        include_stack_.push_back(real);
+    begin_text(f, text, realpath(name.c_str(), real) ? real : nullptr);
+}
+
+void Lexer::begin_text(Frame& f, std::string_view text, const char* real_path) {
+    f.begin = f.p = text.data();
+    f.end = text.data() + text.size();
+    f.file = static_cast<uint16_t>(doc_.file_ids.size());
+    doc_.file_ids.push_back(SourceLoc::intern_file_name(f.path));
+    f.opened = true;
+    if (real_path) {
+        include_stack_.push_back(real_path);
         f.has_real_path = true;
     }
 }
@@ -436,14 +443,7 @@ bool Lexer::open(Frame& f) {
     if (doc_.file_ids.size() >= Document::kMaxFiles)
         return fail("more than " + std::to_string(Document::kMaxFiles) + " files in one configuration");
     doc_.storage_.push_back(std::move(content));
-    const std::string& text = doc_.storage_.back();
-    f.begin = f.p = text.data();
-    f.end = text.data() + text.size();
-    f.file = static_cast<uint16_t>(doc_.file_ids.size());
-    doc_.file_ids.push_back(SourceLoc::intern_file_name(path));
-    f.opened = true;
-    include_stack_.push_back(real);
-    f.has_real_path = true;
+    begin_text(f, doc_.storage_.back(), real);
     return true;
 }
 
