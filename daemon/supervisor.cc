@@ -90,16 +90,20 @@ void Supervisor::add(ChildSpec spec) {
     slots_.push_back(std::make_unique<Slot>(loop_, *this, std::move(spec), policy_opts_));
 }
 
-bool Supervisor::start(const std::string& name) {
+Supervisor::Slot* Supervisor::find(const std::string& name) const {
     for (auto& s : slots_)
-        if (s->spec.name == name) return s->state == SlotState::NotStarted && spawn(*s);
-    return false;
+        if (s->spec.name == name) return s.get();
+    return nullptr;
+}
+
+bool Supervisor::start(const std::string& name) {
+    Slot* s = find(name);
+    return s && s->state == SlotState::NotStarted && spawn(*s);
 }
 
 bool Supervisor::started(const std::string& name) const {
-    for (auto& s : slots_)
-        if (s->spec.name == name) return s->state != SlotState::NotStarted;
-    return false;
+    const Slot* s = find(name);
+    return s && s->state != SlotState::NotStarted;
 }
 
 bool Supervisor::spawn(Slot& s) {
@@ -270,19 +274,15 @@ std::vector<std::string> Supervisor::running() const {
 }
 
 pid_t Supervisor::pid_of(const std::string& name) const {
-    for (auto& s : slots_)
-        if (s->spec.name == name) return s->pid;
-    return -1;
+    const Slot* s = find(name);
+    return s ? s->pid : -1;
 }
 
 bool Supervisor::send_to(const std::string& name, ipc::MsgType type, std::string_view payload) {
-    for (auto& s : slots_) {
-        if (s->spec.name != name) continue;
-        if (s->state != SlotState::Running || !s->channel || !s->channel->send(type, payload)) return false;
-        if (s->channel->want_write()) s->io.start(s->channel->fd(), EV_READ | EV_WRITE);
-        return true;
-    }
-    return false;
+    Slot* s = find(name);
+    if (!s || s->state != SlotState::Running || !s->channel || !s->channel->send(type, payload)) return false;
+    if (s->channel->want_write()) s->io.start(s->channel->fd(), EV_READ | EV_WRITE);
+    return true;
 }
 
 std::vector<Supervisor::ChildInfo> Supervisor::children() const {

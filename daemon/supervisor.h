@@ -112,6 +112,7 @@ public:
 
 private:
     struct Slot;
+    Slot* find(const std::string& name) const;  // the child named so, or null
     bool spawn(Slot& s);
     void on_child_exit(Slot& s, int wait_status);
     void on_channel(Slot& s, int revents);
