@@ -232,8 +232,8 @@ int main(int argc, char** argv) {
                               " error(s); not starting");
         return 1;
     }
-    // What parsing freed (the file text, the token stream, the statements:
-    // several times the model's size) goes back to the kernel now, before
+    // What parsing freed (the file text, about half the model's size again,
+    // and the lexer's and reader's buffers) goes back to the kernel now, before
     // the children are forked: each would otherwise start with those pages in
     // its RSS, and its peak RSS would keep them after it trims them itself.
     malloc_trim(0);

@@ -217,8 +217,9 @@ kill "$vd_listener"  # still accepting the checkers' connections
 
 # Start-up again, BENCH_ROUNDS (default 9) rounds of writer then vigild,
 # each in a fresh namespace: one pass of each swings by 2x in this emulated
-# guest, so the ratio is taken between medians. vigild's time ends at its reconcile line
-# (written after the last ack); the writer's when it exits after its last ack.
+# guest, so the ratio is taken between medians. vigild's time ends at its
+# reconcile line (written after the last ack); the writer's when it exits
+# after its last ack.
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 # settle: a pause before each timed start, for the work the previous step
 # left to the guest (a listener's start-up, the kernel closing sockets and

@@ -21,6 +21,8 @@ vs_only() {
 }
 ctl() { "$VIGILD" --runtime-dir "$RUN" "$@"; }
 runs() { child_pid "$@" >/dev/null; }  # runs CORE ROLE
+no_child() { ! runs "$@"; }           # no_child CORE ROLE
+no_vip() { ! has_addr d1 eth0 10.231.0.100; }
 status_has() { ctl --status | grep -Eq "$1"; }
 
 # start_one WHAT LOG RUNNING MISSING WHY: vigild started with $CONF runs
@@ -32,7 +34,7 @@ start_one() {
     CORE=$VIGILD_PID
     check "$what: core runs once the $running child is ready" wait_until 5 log_has "$logf" "core: running"
     check "$what: the $running child runs" runs "$CORE" "$running"
-    check "$what: no $missing child" bash -c "! (. $top_srcdir/tests/lab/process_lib.sh; child_pid $CORE $missing)"
+    check "$what: no $missing child" no_child "$CORE" "$missing"
     check "$what: the log says why" log_has "$logf" "$missing child not started: $why in the config"
     check "$what: status shows the $missing child as not started" \
         status_has "^child $missing pid=-1 state=not-started restarts=0$"
@@ -61,7 +63,7 @@ CHECK=$(child_pid "$CORE" check)
 vs_only "$CONF"
 ctl --ctl reload >/dev/null 2>&1
 check "the vrrp child keeps running after its part is gone" test "$(child_pid "$CORE" vrrp)" = "$VRRP"
-check "the VIP is removed" wait_until 3 bash -c "! ip -n $(ns d1) -o addr show dev eth0 | grep -qw 'inet 10.231.0.100/24'"
+check "the VIP is removed" wait_until 3 no_vip
 check "the check child is the same" test "$(child_pid "$CORE" check)" = "$CHECK"
 kill -TERM "$CORE"
 check "vigild stops" wait_until 10 gone "$CORE"
